@@ -6,12 +6,14 @@ import re
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
 
 from app.settings import Settings
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _SENSITIVE_HEADERS = {"authorization", "cookie", "set-cookie", "x-forwarded-for", "x-real-ip",
                       "forwarded", "proxy-authorization", "x-api-key"}
 _DENY = {k.lower() for k in DEFAULT_DENYLIST + DEFAULT_PII_DENYLIST} | {"email", "password", "token"}
@@ -20,7 +22,7 @@ FILTERED = "[Filtered]"
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _IPV4.sub(FILTERED, _EMAIL.sub(FILTERED, value))
+        return _BEARER.sub(r"\1 " + FILTERED, _IPV4.sub(FILTERED, _EMAIL.sub(FILTERED, value)))
     if isinstance(value, dict):
         return {k: FILTERED if str(k).lower() in _DENY else _scrub(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -53,8 +55,12 @@ def init_sentry(settings: Settings) -> bool:
         dsn=settings.sentry_dsn,
         environment=settings.environment,
         send_default_pii=False,
+        # Frame locals hold the raw ASGI scope (headers, tokens, client address): never send them.
+        include_local_variables=False,
         traces_sample_rate=settings.sentry_traces_sample_rate,
         before_send=scrub_event,  # type: ignore[arg-type]
         max_request_body_size="never",
     )
+    # The access log line of a 500 would be a second event for the same exception.
+    ignore_logger("converge.access")
     return True

@@ -52,8 +52,6 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("api_requests_in_flight", "count", _T, "Requests being served"),
     Signal("api_db_pool_utilization", "ratio", _T, "DB pool connections in use / pool maximum"),
     Signal("api_db_pool_waiting", "count", _T, "Requests waiting for a DB pool connection"),
-    Signal("api_top_client_requests_per_minute", "per_minute", _T,
-           "Requests in the current minute from the busiest client IP (the IPs are in the details)"),
     # postgres
     Signal("postgres_up", "bool", _T, "1 when PostgreSQL answered"),
     Signal("postgres_connections_in_use", "count", _T, "Backends connected"),

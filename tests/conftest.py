@@ -1,0 +1,92 @@
+"""Shared fixtures: private PostgreSQL and Redis servers per test run, and the API under uvicorn.
+
+Everything is started from local binaries on free loopback ports and stopped by PID at the end.
+Outside CI a missing binary skips the tests that need it; with CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from devstack import ApiServer, MissingBinaryError, PrivatePostgres, PrivateRedis
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SEED_PASSWORD = "converge-test-pw"
+SYNTHETIC_PASSWORD = "synthetic-test-pw"
+SEEDED_ATTENDEES = 40
+
+
+def require(exc: MissingBinaryError) -> None:
+    if IN_CI:
+        pytest.fail(str(exc))
+    pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL 15 cluster with pg_stat_statements, for the whole run."""
+    try:
+        server = PrivatePostgres()
+    except MissingBinaryError as exc:
+        require(exc)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[PrivateRedis]:
+    """A private redis-server with maxmemory 64mb, for the whole run."""
+    try:
+        server = PrivateRedis(maxmemory="64mb")
+    except MissingBinaryError as exc:
+        require(exc)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def seeded_db(pg: PrivatePostgres) -> str:
+    from app.migrate import migrate
+    from app.seed import seed
+
+    migrate(pg.url)
+    seed(pg.url, SEEDED_ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD)
+    return pg.url
+
+
+@pytest.fixture
+def pg_fault(pg: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """The run's PostgreSQL, for tests that stop it: started again afterwards whatever happens."""
+    yield pg
+    if not pg.running():
+        pg.start()
+
+
+@pytest.fixture
+def redis_fault(redis_server: PrivateRedis) -> Iterator[PrivateRedis]:
+    """The run's Redis, for tests that stop it: started again afterwards whatever happens."""
+    yield redis_server
+    if not redis_server.running():
+        redis_server.start()
+
+
+@pytest.fixture(scope="session")
+def api(seeded_db: str, redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The Converge API under uvicorn (one worker, fault injection on) for end-to-end tests."""
+    server = ApiServer(seeded_db, redis_server.url, env={"CONVERGE_FAULTS": "1"},
+                       log_dir=str(tmp_path_factory.mktemp("api")))
+    server.start()
+    yield server
+    server.stop()
+
+
+def login(base_url: str, email: str, password: str = SEED_PASSWORD) -> str:
+    r = httpx.post(f"{base_url}/v1/auth/login", json={"email": email, "password": password}, timeout=10)
+    r.raise_for_status()
+    return str(r.json()["access_token"])
