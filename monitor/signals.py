@@ -75,7 +75,8 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("backup_success", "bool", _T, "1 when the newest backup is fresh enough / the command succeeded"),
     Signal("backup_age_seconds", "seconds", _T, "Age of the newest backup"),
     Signal("backup_size_bytes", "bytes", _T, "Size of the newest backup"),
-    Signal("disk_used_ratio", "ratio", ("target", "path"), "Used / total space of the filesystem"),
+    Signal("disk_used_ratio", "ratio", ("target", "path"),
+           "Used / (used + available) space of the filesystem, as df's Use%"),
     Signal("dependency_vulnerabilities", "count", _T, "Known vulnerabilities in the dependencies"),
 )
 

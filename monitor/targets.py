@@ -123,7 +123,7 @@ class BackupTarget(TargetBase):
     kind: Literal["backup"] = "backup"
     directory: str | None = None
     pattern: str = "*"
-    command: list[str] | None = None
+    command: list[str] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> BackupTarget:
@@ -146,6 +146,14 @@ class DepsTarget(TargetBase):
     command: list[str] | None = None
     report_file: str | None = None
     requirements: str | None = None
+
+    @model_validator(mode="after")
+    def _mode_inputs(self) -> DepsTarget:
+        if self.mode == "command" and not self.command:
+            raise ValueError("mode 'command' needs command (an argv list)")
+        if self.mode == "report" and not self.report_file:
+            raise ValueError("mode 'report' needs report_file")
+        return self
 
 
 AnyTarget = (HttpTarget | SyntheticTarget | ApiMetricsTarget | PostgresTarget | RedisTarget | BackupTarget

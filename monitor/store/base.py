@@ -1,0 +1,127 @@
+"""One SQL store for both backends; the backends differ only in connection, DDL and placeholders."""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.observation import Observation
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    timestamp: float
+    value: float | None
+    error: str | None = None
+
+
+def labels_key(labels: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+
+
+class Store(ABC):
+    """Thread-safe; the scheduler calls it from a worker thread so the event loop never blocks on disk."""
+
+    placeholder = "?"
+    ddl: tuple[str, ...] = ()
+
+    def __init__(self, retention: float) -> None:
+        self.retention = retention
+        self._lock = threading.Lock()
+        self._series: dict[SeriesKey, int] = {}
+        self._latest: dict[SeriesKey, Observation] = {}
+
+    # -- backend hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- shared logic ----------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder)
+
+    def _setup(self) -> None:
+        for statement in self.ddl:
+            self._execute(statement)
+        self._commit()
+        for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
+            self._series[(signal, tuple(sorted(json.loads(labels).items())))] = int(sid)
+        rows = self._execute(self._sql(
+            "SELECT s.signal, s.labels, l.ts, l.value, l.error, l.details "
+            "FROM latest l JOIN series s ON s.id = l.series_id"))
+        for signal, labels, ts, value, error, details in rows:
+            obs = Observation(signal=signal, value=value, timestamp=ts, labels=json.loads(labels), error=error,
+                              details=json.loads(details) if details else None)
+            self._latest[obs.series_key()] = obs
+
+    def _series_id(self, obs: Observation) -> int:
+        key = obs.series_key()
+        sid = self._series.get(key)
+        if sid is None:
+            lk = labels_key(obs.labels)
+            self._execute(self._sql("INSERT INTO series (signal, labels) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                          (obs.signal, lk))
+            sid = int(self._execute(self._sql("SELECT id FROM series WHERE signal = ? AND labels = ?"),
+                                    (obs.signal, lk))[0][0])
+            self._series[key] = sid
+        return sid
+
+    def write(self, observations: Sequence[Observation]) -> None:
+        if not observations:
+            return
+        with self._lock:
+            samples, latest = [], []
+            for obs in observations:
+                sid = self._series_id(obs)
+                samples.append((sid, obs.timestamp, obs.value, obs.error))
+                details = json.dumps(obs.details, default=str) if obs.details is not None else None
+                latest.append((sid, obs.timestamp, obs.value, obs.error, details))
+            self._executemany(self._sql(
+                "INSERT INTO samples (series_id, ts, value, error) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                samples)
+            self._executemany(self._sql(
+                "INSERT INTO latest (series_id, ts, value, error, details) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
+                "error = excluded.error, details = excluded.details WHERE excluded.ts >= latest.ts"), latest)
+            self._commit()
+            for obs in observations:
+                current = self._latest.get(obs.series_key())
+                if current is None or obs.timestamp >= current.timestamp:
+                    self._latest[obs.series_key()] = obs
+
+    def latest(self) -> list[Observation]:
+        with self._lock:
+            return list(self._latest.values())
+
+    def history(self, signal: str, labels: Mapping[str, str], since: float,
+                until: float | None = None) -> list[Sample]:
+        with self._lock:
+            sid = self._series.get((signal, tuple(sorted(labels.items()))))
+            if sid is None:
+                return []
+            rows = self._execute(self._sql(
+                "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
+                (sid, since, until if until is not None else float("inf")))
+        return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
+
+    def prune(self, now: float) -> int:
+        """Drop samples older than the retention; returns how many."""
+        with self._lock:
+            rows = self._execute(self._sql("SELECT count(*) FROM samples WHERE ts < ?"), (now - self.retention,))
+            self._execute(self._sql("DELETE FROM samples WHERE ts < ?"), (now - self.retention,))
+            self._commit()
+        return int(rows[0][0])

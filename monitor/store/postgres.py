@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from monitor.store.base import Store
+
+
+class PostgresStore(Store):
+    """Shared state for several monitor replicas."""
+
+    placeholder = "%s"
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS series (id bigserial PRIMARY KEY, signal text NOT NULL, labels text NOT NULL, "
+        "UNIQUE (signal, labels))",
+        "CREATE TABLE IF NOT EXISTS samples (series_id bigint NOT NULL REFERENCES series (id), "
+        "ts double precision NOT NULL, value double precision, error text, PRIMARY KEY (series_id, ts))",
+        "CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts)",
+        "CREATE TABLE IF NOT EXISTS latest (series_id bigint PRIMARY KEY REFERENCES series (id), "
+        "ts double precision NOT NULL, value double precision, error text, details text)",
+    )
+
+    def __init__(self, dsn: str, retention: float) -> None:
+        super().__init__(retention)
+        self._db = psycopg.connect(dsn, connect_timeout=5, application_name="converge-monitor-store")
+        self._setup()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._db.execute(sql, params)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._db.cursor() as cur:
+            cur.executemany(sql, list(rows))  # type: ignore[arg-type]
+
+    def _commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

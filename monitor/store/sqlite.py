@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.store.base import Store
+
+
+class SqliteStore(Store):
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, signal TEXT NOT NULL, labels TEXT NOT NULL, "
+        "UNIQUE (signal, labels))",
+        "CREATE TABLE IF NOT EXISTS samples (series_id INTEGER NOT NULL, ts REAL NOT NULL, value REAL, error TEXT, "
+        "PRIMARY KEY (series_id, ts)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts)",
+        "CREATE TABLE IF NOT EXISTS latest (series_id INTEGER PRIMARY KEY, ts REAL NOT NULL, value REAL, "
+        "error TEXT, details TEXT)",
+    )
+
+    def __init__(self, path: str, retention: float) -> None:
+        super().__init__(retention)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+        # WAL: readers never block the writer, and a crash loses at most the last transaction.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._setup()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+    def _commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.commit()
+            self._db.close()

@@ -1,0 +1,90 @@
+"""The store keeps the latest value per series and a bounded history, in SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from devstack import PrivatePostgres
+from monitor.observation import Observation, unknown
+from monitor.store import Store, open_store
+
+DAY = 86400.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    if request.param == "sqlite":
+        cfg = SimpleNamespace(backend="sqlite", path=str(tmp_path / "state.sqlite3"), retention=30 * DAY)
+    else:
+        pg: PrivatePostgres = request.getfixturevalue("pg")
+        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS monitor_state")
+            conn.execute("CREATE DATABASE monitor_state")
+        dsn = pg.admin_url.rsplit("/", 1)[0] + "/monitor_state"
+        cfg = SimpleNamespace(backend="postgres", dsn=SecretStr(dsn), retention=30 * DAY)
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(open_store(cfg))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        with contextlib.suppress(Exception):  # some were closed by the test already
+            store.close()
+
+
+def obs(signal: str, value: float | None, ts: float, **labels: str) -> Observation:
+    return Observation(signal=signal, value=value, timestamp=ts, labels=labels)
+
+
+def test_latest_and_history(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    store.write([obs("redis_up", 1, 100, target="cache"), obs("http_up", 1, 100, target="health")])
+    store.write([obs("redis_up", 0, 110, target="cache"),
+                 unknown("http_up", 110, "timeout after 5s", {"target": "health"})])
+    latest = {o.signal: o for o in store.latest()}
+    assert latest["redis_up"].value == 0
+    assert latest["http_up"].value is None and latest["http_up"].error == "timeout after 5s"
+    hist = store.history("redis_up", {"target": "cache"}, since=0)
+    assert [(s.timestamp, s.value) for s in hist] == [(100, 1), (110, 0)]
+    assert store.history("redis_up", {"target": "other"}, since=0) == []
+
+
+def test_restart_keeps_history_latest_and_details(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    details = {"queries": [{"queryid": 1, "query": "SELECT pg_sleep($1)"}]}
+    store.write([Observation("postgres_slow_queries", 1, 200, {"target": "db"}, details=details)])
+    store.write([obs("postgres_up", 1, t, target="db") for t in (200, 230, 260)])
+    store.close()
+    reopened = make_store()
+    latest = {o.signal: o for o in reopened.latest()}
+    assert latest["postgres_slow_queries"].details == details
+    assert latest["postgres_up"].timestamp == 260
+    assert len(reopened.history("postgres_up", {"target": "db"}, since=0)) == 3
+    reopened.write([obs("postgres_up", 0, 290, target="db")])  # the same series, not a new one
+    assert [s.value for s in reopened.history("postgres_up", {"target": "db"}, since=250)] == [1, 0]
+
+
+def test_late_sample_does_not_overwrite_newer_latest(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    store.write([obs("api_error_ratio", 0.2, 500, target="api")])
+    store.write([obs("api_error_ratio", 0.9, 400, target="api")])
+    assert store.latest()[0].value == 0.2
+    assert [s.value for s in store.history("api_error_ratio", {"target": "api"}, 0)] == [0.9, 0.2]
+
+
+def test_prune_drops_what_is_older_than_retention(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    now = 100 * DAY
+    store.write([obs("disk_used_ratio", 0.5, now - d * DAY, target="d", path="/") for d in (40, 31, 29, 1)])
+    assert store.prune(now) == 2
+    assert [round((now - s.timestamp) / DAY) for s in store.history("disk_used_ratio",
+                                                                       {"target": "d", "path": "/"}, 0)] == [29, 1]
