@@ -1,0 +1,202 @@
+"""One APScheduler job per probe target: own interval (shorter inside the event window), jitter,
+never overlapping, coalesced, and a hard timeout so a hung target delays nothing else.
+
+A probe that raises or times out yields unknown observations for every series the target had
+(and its primary signal), never silence and never a healthy value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.observation import Observation, unknown
+from monitor.selfmetrics import SelfMetrics
+from monitor.store import Store
+from monitor.targets import AnyTarget
+from probes.base import Probe, ProbeContext
+from probes.registry import probe_for
+
+log = logging.getLogger("converge.monitor.scheduler")
+
+# The signal that says "this target is up" per kind: made unknown even before a first success.
+PRIMARY = {"http": "http_up", "synthetic": "synthetic_success", "api_metrics": "api_up", "postgres": "postgres_up",
+           "redis": "redis_up", "backup": "backup_success", "deps": "dependency_vulnerabilities"}
+HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only catches one that does not
+RETUNE_EVERY = 60.0
+
+
+def target_labels(target: AnyTarget) -> dict[str, str]:
+    return {"flow": target.name} if target.kind == "synthetic" else {"target": target.name}
+
+
+def belongs_to(obs: Observation, target: AnyTarget) -> bool:
+    return obs.labels.get("target") == target.name or (target.kind == "synthetic"
+                                                       and obs.labels.get("flow") == target.name)
+
+
+class ProbeScheduler:
+    def __init__(self, targets: Sequence[AnyTarget], store: Store, *, metrics: SelfMetrics | None = None,
+                 in_event: Callable[[float], bool] = lambda _t: False, clock: Callable[[], float] = time.time,
+                 probes: Mapping[str, Probe] | None = None) -> None:
+        self.targets = {t.name: t for t in targets}
+        self.store = store
+        self.metrics = metrics or SelfMetrics()
+        self.in_event = in_event
+        self.clock = clock
+        self._probes = dict(probes or {})
+        self._contexts: dict[str, ProbeContext] = {}
+        self._seen: dict[str, dict[Any, Observation]] = {name: {} for name in self.targets}
+        for obs in store.latest():  # after a restart, unknowns still cover every known series
+            for t in targets:
+                if belongs_to(obs, t):
+                    self._seen[t.name][obs.series_key()] = obs
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._http: httpx.AsyncClient | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._event_mode: bool | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+        self.metrics.targets.set(len(self.targets))
+
+    def _probe(self, kind: str) -> Probe:
+        if kind not in self._probes:
+            self._probes[kind] = probe_for(kind)
+        return self._probes[kind]
+
+    def _context(self, target: AnyTarget) -> ProbeContext:
+        ctx = self._contexts.get(target.name)
+        if ctx is None:
+            if self._http is None:
+                self._http = httpx.AsyncClient(headers={"User-Agent": "converge-monitor"})
+            ctx = self._contexts[target.name] = ProbeContext(clock=self.clock, http=self._http)
+        return ctx
+
+    async def run_target(self, name: str) -> list[Observation]:
+        """Run one target's probe under the hard timeout, record what it saw (or that it could not)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await self._run_target(name)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _run_target(self, name: str) -> list[Observation]:
+        target = self.targets[name]
+        started, mono = self.clock(), time.monotonic()
+        hard = target.timeout + HARD_TIMEOUT_GRACE
+        try:
+            observations = list(await asyncio.wait_for(self._probe(target.kind)(target, self._context(target)), hard))
+            success = next((o.value for o in observations if o.signal == "probe_success"), None)
+            outcome = "ok" if success == 1 else "failed"
+        except TimeoutError:
+            observations, outcome = self._unknowns(target, f"probe timed out after {hard:g}s"), "timeout"
+        except Exception as exc:  # a probe bug must not stop the monitor; it becomes an unknown
+            log.warning("probe raised", extra={"target": name, "error": type(exc).__name__})
+            observations, outcome = self._unknowns(target, f"probe error: {type(exc).__name__}"), "error"
+        duration = time.monotonic() - mono
+        labels = {"target": name, "kind": target.kind}
+        observations.append(Observation("probe_duration_seconds", duration, started, labels))
+        if outcome in ("ok", "failed"):
+            for obs in observations:
+                self._seen[name][obs.series_key()] = obs
+        await asyncio.get_running_loop().run_in_executor(self._writer, self.store.write, observations)
+        self.metrics.runs.labels(name, target.kind, outcome).inc()
+        self.metrics.duration.labels(target.kind).observe(duration)
+        now = self.clock()
+        self.metrics.last_run.labels(name, target.kind).set(now)
+        self.metrics.last_cycle.set(now)
+        return observations
+
+    def _unknowns(self, target: AnyTarget, error: str) -> list[Observation]:
+        now = self.clock()
+        series = {o.series_key(): o for o in self._seen[target.name].values() if o.signal != "probe_duration_seconds"}
+        out = [unknown(o.signal, now, error, o.labels) for o in series.values()]
+        wanted = [("probe_success", {"target": target.name, "kind": target.kind})]
+        if target.kind in PRIMARY:
+            wanted.append((PRIMARY[target.kind], target_labels(target)))
+        for signal, labels in wanted:
+            key = (signal, tuple(sorted(labels.items())))
+            if key not in series:
+                out.append(unknown(signal, now, error, labels))
+        return out
+
+    async def run_all_once(self, names: Sequence[str] | None = None) -> dict[str, list[Observation]]:
+        chosen = list(names) if names else list(self.targets)
+        results = await asyncio.gather(*(self.run_target(n) for n in chosen))
+        return dict(zip(chosen, results, strict=True))
+
+    # -- continuous operation ----------------------------------------------------------------------
+    def _trigger(self, target: AnyTarget, event: bool) -> IntervalTrigger:
+        interval = target.effective_interval(event)
+        return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0))
+
+    def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(job_defaults={"max_instances": 1, "coalesce": True,
+                                                         "misfire_grace_time": 30})
+        event = self.in_event(self.clock())
+        self._set_event_mode(event)
+        for name, target in self.targets.items():
+            # First run right away, then on the target's interval.
+            self._scheduler.add_job(self.run_target, self._trigger(target, event), args=(name,), id=name,
+                                    name=f"{target.kind}:{name}", next_run_time=_now_dt())
+        self._scheduler.add_job(self._retune, IntervalTrigger(seconds=RETUNE_EVERY), id="__retune__")
+        self._scheduler.start()
+
+    def _set_event_mode(self, event: bool) -> None:
+        self._event_mode = event
+        self.metrics.event_mode.set(1 if event else 0)
+
+    async def _retune(self) -> None:
+        """Switch every job to its event (or normal) interval when the event window opens or closes."""
+        event = self.in_event(self.clock())
+        if event == self._event_mode or self._scheduler is None:
+            return
+        log.info("event mode %s", "on" if event else "off")
+        self._set_event_mode(event)
+        for name, target in self.targets.items():
+            self._scheduler.reschedule_job(name, trigger=self._trigger(target, event))
+
+    @property
+    def event_mode(self) -> bool:
+        return bool(self._event_mode)
+
+    def intervals(self) -> dict[str, float]:
+        event = bool(self._event_mode)
+        return {name: t.effective_interval(event) for name, t in self.targets.items()}
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop scheduling; let running probes finish for up to `timeout`, then cancel them; flush the store."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        pending = list(self._running)
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=timeout)
+            for task in still:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*still, return_exceptions=True)
+        from probes.tls import aclose_client
+
+        for ctx in self._contexts.values():
+            await aclose_client(ctx)
+        if self._http is not None:
+            await self._http.aclose()
+        self._writer.shutdown(wait=True)
+
+
+def _now_dt() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,24 @@
+"""The monitor's own health: probe runs, failures, timeouts, durations, last cycle."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class SelfMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.runs = Counter("converge_monitor_probe_runs_total",
+                            "Probe runs by outcome: ok (check passed), failed (check failed), "
+                            "timeout (hard timeout hit), error (the probe raised)",
+                            ("target", "kind", "outcome"), registry=self.registry)
+        self.duration = Histogram("converge_monitor_probe_run_duration_seconds", "Duration of probe runs",
+                                  ("kind",), buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+                                  registry=self.registry)
+        self.last_run = Gauge("converge_monitor_probe_last_run_timestamp_seconds", "When the target was last probed",
+                              ("target", "kind"), registry=self.registry)
+        self.last_cycle = Gauge("converge_monitor_last_cycle_timestamp_seconds",
+                                "When the last probe run of any target finished", registry=self.registry)
+        self.event_mode = Gauge("converge_monitor_event_mode", "1 inside the configured event window",
+                                registry=self.registry)
+        self.targets = Gauge("converge_monitor_targets", "Targets scheduled", registry=self.registry)

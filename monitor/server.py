@@ -1,0 +1,49 @@
+"""The monitor's HTTP server: /metrics, /health and /api/signals."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.exporter import SignalCollector
+from monitor.scheduler import ProbeScheduler
+from monitor.signals import CATALOG
+
+
+def create_server(scheduler: ProbeScheduler) -> FastAPI:
+    app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
+    registry = scheduler.metrics.registry
+    registry.register(SignalCollector(scheduler.store.latest))
+    started = time.time()
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        # Healthy while every target has been probed within three of its intervals (after a start-up grace).
+        now = time.time()
+        last = {s.labels["target"]: s.value for m in registry.collect()
+                if m.name == "converge_monitor_probe_last_run_timestamp_seconds" for s in m.samples}
+        stale = [name for name, every in scheduler.intervals().items()
+                 if now - last.get(name, started) > 3 * every + 10]
+        body = {"status": "ok" if not stale else "degraded", "targets": len(scheduler.targets), "stale": stale,
+                "event_mode": scheduler.event_mode, "uptime_seconds": round(now - started)}
+        return JSONResponse(body, status_code=200 if not stale else 503)
+
+    @app.get("/api/signals")
+    def signals() -> dict[str, Any]:
+        out = []
+        for obs in sorted(scheduler.store.latest(), key=lambda o: o.series_key()):
+            sig = CATALOG.get(obs.signal)
+            out.append({"signal": obs.signal, "labels": dict(obs.labels), "value": obs.value,
+                        "unit": sig.unit if sig else None, "known": obs.known, "error": obs.error,
+                        "timestamp": obs.timestamp, "details": obs.details})
+        return {"signals": out}
+
+    return app
