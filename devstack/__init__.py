@@ -7,6 +7,8 @@ loopback port in its own temporary directory and is stopped by its PID.
 from devstack.api import ApiServer
 from devstack.postgres import PrivatePostgres
 from devstack.process import MissingBinaryError, free_port
+from devstack.prometheus import PrivatePrometheus, PrometheusError
 from devstack.redis import PrivateRedis
 
-__all__ = ["ApiServer", "MissingBinaryError", "PrivatePostgres", "PrivateRedis", "free_port"]
+__all__ = ["ApiServer", "MissingBinaryError", "PrivatePostgres", "PrivatePrometheus", "PrivateRedis",
+           "PrometheusError", "free_port"]
