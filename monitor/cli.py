@@ -1,0 +1,92 @@
+"""`converge-monitor`: the command line.
+
+One function per subcommand, registered in COMMANDS: to add `run` or `probe`, write
+`def run(args) -> int` (and, if it takes arguments, a function adding them) and append a Command.
+Every subcommand accepts `--config FILE`; `config_file(args)` gives the choice to pass to load_config.
+Exit codes: 0 ok, 2 bad usage or bad config (one line per problem on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+from monitor.config import ENV_CONFIG, ConfigError, load_config
+from monitor.config_summary import summarize
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # argparse's code for bad usage; a bad config is the same kind of mistake
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def config_file(args: argparse.Namespace) -> str | None:
+    """The config file named on the command line, if any (else load_config uses the env var or monitor.yml)."""
+    return getattr(args, "file", None) or getattr(args, "config", None)
+
+
+def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", metavar="FILE", help="the config file (default: as for --config)")
+
+
+def check_config(args: argparse.Namespace) -> int:
+    print(summarize(load_config(config_file(args))))
+    return EXIT_OK
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("check-config", "validate the config file and print a summary of it (secrets masked)",
+            check_config, _check_config_arguments),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --config on the main parser and on every subcommand; SUPPRESS so a subcommand does not reset it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help=f"config file (default: ${ENV_CONFIG}, else monitor.yml at the repository root)")
+    parser = argparse.ArgumentParser(prog="converge-monitor", parents=[common],
+                                     description="Observability and SLO monitoring for the Converge API.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        cmd_parser = sub.add_parser(command.name, parents=[common], help=command.help, description=command.help)
+        if command.add_arguments:
+            command.add_arguments(cmd_parser)
+        cmd_parser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _version() -> str:
+    try:
+        return metadata.version("converge-monitor")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

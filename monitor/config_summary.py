@@ -1,0 +1,117 @@
+"""A human summary of a loaded config (what `converge-monitor check-config` prints); secrets masked."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from monitor.config import Config
+from monitor.targets import (
+    AnyTarget,
+    ApiMetricsTarget,
+    BackupTarget,
+    DepsTarget,
+    DiskTarget,
+    HttpTarget,
+    PostgresTarget,
+    RedisTarget,
+    SyntheticTarget,
+)
+
+
+def format_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"
+
+
+def safe_url(url: str) -> str:
+    """The URL without password or query values: enough to recognise it, nothing to steal."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "***"
+    if not parts.scheme or not host:
+        return "***"  # e.g. a key=value PostgreSQL DSN: may hold a password anywhere
+    user = f"{parts.username}:***@" if parts.password is not None else (f"{parts.username}@" if parts.username else "")
+    query = "&".join(f"{kv.split('=', 1)[0]}=***" for kv in parts.query.split("&") if kv) if parts.query else ""
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, query, ""))
+
+
+def where(target: AnyTarget) -> str:
+    if isinstance(target, HttpTarget):
+        return f"{target.method} {safe_url(str(target.url))}"
+    if isinstance(target, SyntheticTarget):
+        steps = " -> ".join(f"{s.method} {s.path}" for s in target.steps)
+        return f"{safe_url(str(target.base_url))}: {steps}"
+    if isinstance(target, ApiMetricsTarget):
+        return ", ".join(safe_url(str(u)) for u in target.urls) + f" (window {format_duration(target.window)})"
+    if isinstance(target, PostgresTarget):
+        return safe_url(target.dsn.get_secret_value())
+    if isinstance(target, RedisTarget):
+        return safe_url(target.url.get_secret_value())
+    if isinstance(target, BackupTarget):
+        if target.directory is not None:
+            return f"{target.directory}/{target.pattern}"
+        return f"command {target.command[0] if target.command else ''} ..."
+    if isinstance(target, DiskTarget):
+        return ", ".join(target.paths)
+    if isinstance(target, DepsTarget):
+        return target.mode + (f" {target.requirements}" if target.requirements else "")
+    return ""
+
+
+def summarize(config: Config) -> str:
+    lines = [f"config: {config.source or '(built in code)'}: valid"]
+    located = list(config.located_targets())
+    enabled = [t for _, t in located if t.enabled]
+    lines.append(f"targets: {len(enabled)} enabled" + (f", {len(located) - len(enabled)} disabled"
+                                                       if len(located) > len(enabled) else ""))
+    rows = [("NAME", "KIND", "INTERVAL", "EVENT", "TIMEOUT", "CHECKS")]
+    for _, t in located:
+        rows.append((t.name + ("" if t.enabled else " (disabled)"), t.kind, format_duration(t.interval),
+                     format_duration(t.effective_interval(True)), format_duration(t.timeout), where(t)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5] for r in rows]
+
+    store = config.store
+    at = store.path if store.backend == "sqlite" else safe_url(store.dsn.get_secret_value() if store.dsn else "")
+    lines.append(f"store: {store.backend} {at} (retention {format_duration(store.retention)})")
+    lines.append(f"server: http://{config.server.host}:{config.server.port}")
+    if config.event:
+        ev = config.event
+        lines.append(f"event: {ev.start} to {ev.end} inclusive, {ev.timezone} "
+                     f"({ev.starts_at.isoformat()} to {ev.ends_at.isoformat()})")
+    else:
+        lines.append("event: none (no event window: normal intervals all the time)")
+    if config.deadman:  # a ping URL's path is its token: show the host only
+        ping = urlsplit(config.deadman.url.get_secret_value())
+        lines.append(f"deadman: GET {ping.scheme}://{ping.hostname}/*** after each healthy cycle")
+    else:
+        lines.append("deadman: none")
+    lines.append("channels: " + _names(config.channels, "none (alerts go to the console)"))
+    later = [f"{name} ({_count(getattr(config, name))})" for name in
+             ("rules", "oncall", "slos", "routing", "silences", "maintenance") if getattr(config, name)]
+    if later:
+        lines.append("also configured: " + ", ".join(later))
+    return "\n".join(lines)
+
+
+def _names(section: Any, empty: str) -> str:
+    # Only names and types: channel settings hold webhook URLs and tokens.
+    if not section:
+        return empty
+    if isinstance(section, dict):
+        return ", ".join(f"{name}" + (f" ({v['type']})" if isinstance(v, dict) and isinstance(v.get("type"), str)
+                                       else "") for name, v in section.items())
+    names = [str(item.get("name")) if isinstance(item, dict) and "name" in item else "?" for item in section]
+    return ", ".join(names)
+
+
+def _count(section: Any) -> str:
+    return f"{len(section)} entr{'y' if len(section) == 1 else 'ies'}"
