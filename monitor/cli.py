@@ -43,9 +43,37 @@ def check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run(args: argparse.Namespace) -> int:
+    from monitor.runner import run_forever
+
+    return run_forever(load_config(config_file(args)))
+
+
+def _probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="run each probe once (the default and only mode)")
+    parser.add_argument("--target", action="append", metavar="NAME", help="only this target (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def probe(args: argparse.Namespace) -> int:
+    from monitor.probe_once import UnknownTarget, all_passed, probe_once, render_table, to_json
+
+    config = load_config(config_file(args))
+    try:
+        results = probe_once(config, args.target)
+    except UnknownTarget as exc:
+        print(f"converge-monitor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(to_json(results) if args.json else render_table(results))
+    return EXIT_OK if all_passed(results) else 1
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("check-config", "validate the config file and print a summary of it (secrets masked)",
             check_config, _check_config_arguments),
+    Command("run", "run the probe scheduler and the HTTP server (/metrics, /health, /api/signals)", run),
+    Command("probe", "run the probes once and print what they saw; exit 1 if any check failed",
+            probe, _probe_arguments),
 )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Signal:
     name: str
-    unit: str  # "ratio", "seconds", "bytes", "count", "per_minute", "per_second", "days", "bool"
+    unit: str  # "ratio" (0-1), "factor", "seconds", "bytes", "count", "per_minute", "per_second", "days", "bool"
     labels: tuple[str, ...]
     help: str
 
@@ -66,7 +66,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("redis_up", "bool", _T, "1 when Redis answered PING"),
     Signal("redis_memory_used_bytes", "bytes", _T, "used_memory"),
     Signal("redis_memory_ratio", "ratio", _T, "used_memory / maxmemory; unknown when no limit is set"),
-    Signal("redis_fragmentation_ratio", "ratio", _T, "mem_fragmentation_ratio"),
+    Signal("redis_fragmentation_ratio", "factor", _T, "mem_fragmentation_ratio (RSS / used memory)"),
     Signal("redis_evicted_keys_per_second", "per_second", _T, "Keys evicted per second since the last run"),
     Signal("redis_connected_clients", "count", _T, "Connected clients"),
     Signal("redis_top_client_requests_per_minute", "per_minute", _T,

@@ -7,6 +7,7 @@ Outside CI a missing binary skips the tests that need it; with CI=true it fails 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -84,6 +85,16 @@ def api(seeded_db: str, redis_server: PrivateRedis, tmp_path_factory: pytest.Tem
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel completes them from the backlog) and never answers:
+    a hung or blackholed server."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
 
 
 def login(base_url: str, email: str, password: str = SEED_PASSWORD) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -239,15 +238,6 @@ async def test_unresolvable_name_is_dns_failure(ctx: ProbeContext) -> None:
 async def test_refused_connection_is_connect_failure(ctx: ProbeContext) -> None:
     obs = await check(ctx, url=f"http://127.0.0.1:{free_port()}/health")
     assert_no_response(obs, "connect")
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel completes them from the backlog) and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])

@@ -187,22 +187,9 @@ async def test_top_client_ips_come_from_the_apis_counters(seeded_db: str, redis_
         api.stop()
     top = obs["redis_top_client_requests_per_minute"]
     assert top.value == 60
-    assert top.details and top.details["clients"] == [{"ip": "203.0.113.7", "requests": 60},
-                                                      {"ip": "198.51.100.2", "requests": 5}]
-
-
-@pytest.fixture
-async def hung_server() -> AsyncIterator[int]:
-    """A TCP peer that accepts connections and never answers: a blackholed Redis."""
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-        writer.close()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    # The API's own readiness checks from 127.0.0.1 may share the minute; the burst ranks first.
+    assert top.details and top.details["clients"][:2] == [{"ip": "203.0.113.7", "requests": 60},
+                                                          {"ip": "198.51.100.2", "requests": 5}]
 
 
 async def test_stopped_redis_is_down_then_up_again(redis_fault: PrivateRedis) -> None:
@@ -218,9 +205,9 @@ async def test_stopped_redis_is_down_then_up_again(redis_fault: PrivateRedis) ->
     assert obs["redis_up"].value == 1 and obs["probe_success"].value == 1
 
 
-async def test_hung_redis_gives_timeout_within_the_target_timeout(hung_server: int) -> None:
+async def test_hung_redis_gives_timeout_within_the_target_timeout(silent_port: int) -> None:
     started = time.monotonic()
-    obs = await probe(f"redis://:pw@127.0.0.1:{hung_server}/0", timeout=1)
+    obs = await probe(f"redis://:pw@127.0.0.1:{silent_port}/0", timeout=1)
     assert time.monotonic() - started < 1.5  # the budget, plus at most the bounded close
     assert obs["redis_up"].value == 0
     for name in ("redis_up", *OTHER_SIGNALS):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -145,15 +144,6 @@ async def test_refused_connection_fails_first_step_as_connect(ctx: ProbeContext)
     assert latency.labels == {"flow": "login-flow", "step": "login"}
     assert latency.value is None and latency.error == "connect"
     assert_secrets_absent(observations, SYNTHETIC_PASSWORD)
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel completes them from the backlog) and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield int(sock.getsockname()[1])
 
 
 async def test_server_that_never_answers_times_out_at_the_flow_timeout(silent_port: int,

@@ -1,0 +1,96 @@
+"""`converge-monitor run`: the scheduler and the HTTP server in one event loop until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+
+import httpx
+import uvicorn
+
+from monitor.config import Config
+from monitor.scheduler import ProbeScheduler
+from monitor.server import create_server
+from monitor.store import Store, open_store
+from probes.deadman import ping
+
+log = logging.getLogger("converge.monitor")
+DEADMAN_EVERY = 60.0
+
+
+def event_clock(config: Config) -> Callable[[float], bool]:
+    window = config.event
+    return window.contains if window is not None else (lambda _t: False)
+
+
+def build_scheduler(config: Config, store: Store) -> ProbeScheduler:
+    return ProbeScheduler(config.all_targets(), store, in_event=event_clock(config))
+
+
+class _Server(uvicorn.Server):
+    # We own SIGTERM/SIGINT: uvicorn would re-raise them after its shutdown and kill the process
+    # before the scheduler and the store are closed.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _all_healthy(scheduler: ProbeScheduler) -> bool:
+    results = [o.value for o in scheduler.store.latest() if o.signal == "probe_success"]
+    return bool(results) and all(v == 1 for v in results)
+
+
+async def _deadman_loop(config: Config, scheduler: ProbeScheduler) -> None:
+    if config.deadman is None:
+        return
+    url = config.deadman.url.get_secret_value()
+    async with httpx.AsyncClient() as client:
+        while True:
+            await asyncio.sleep(DEADMAN_EVERY)
+            if _all_healthy(scheduler):  # silence at the receiver means we are down or something is failing
+                await ping(url, client, config.deadman.timeout)
+
+
+async def serve(config: Config) -> int:
+    store = open_store(config.store)
+    scheduler = build_scheduler(config, store)
+    app = create_server(scheduler)
+    server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
+                                    access_log=False, lifespan="off"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    scheduler.start()
+    serving = asyncio.create_task(server.serve())
+    deadman = asyncio.create_task(_deadman_loop(config, scheduler))
+    log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
+             config.server.port)
+    print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
+          "/metrics, /health, /api/signals", file=sys.stderr, flush=True)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopper], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if serving.done() and serving.exception() is None and not server.started:
+        code = 1  # the port could not be bound; uvicorn said why
+    log.info("shutting down")
+    server.should_exit = True
+    deadman.cancel()
+    stopper.cancel()
+    with contextlib.suppress(asyncio.CancelledError, SystemExit):
+        await serving
+    with contextlib.suppress(asyncio.CancelledError):
+        await deadman
+    await scheduler.shutdown()
+    store.close()
+    print("converge-monitor: stopped", file=sys.stderr, flush=True)
+    return code
+
+
+def run_forever(config: Config) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return asyncio.run(serve(config))
