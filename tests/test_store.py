@@ -88,3 +88,12 @@ def test_prune_drops_what_is_older_than_retention(make_store: Callable[[], Store
     assert store.prune(now) == 2
     assert [round((now - s.timestamp) / DAY) for s in store.history("disk_used_ratio",
                                                                        {"target": "d", "path": "/"}, 0)] == [29, 1]
+
+
+def test_state_documents_survive_a_restart(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    assert store.get_state("alerts") is None
+    store.put_state("alerts", {"a1": {"state": "firing", "since": 12.5}})
+    store.put_state("alerts", {"a1": {"state": "resolved", "since": 12.5}})
+    store.close()
+    assert make_store().get_state("alerts") == {"a1": {"state": "resolved", "since": 12.5}}

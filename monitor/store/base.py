@@ -118,6 +118,20 @@ class Store(ABC):
                 (sid, since, until if until is not None else float("inf")))
         return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
 
+    # -- small documents: alert engine state, silences, acknowledgements ----------------------
+    def put_state(self, key: str, value: Any) -> None:
+        """Keep one JSON document under `key`, replacing what was there, durably."""
+        with self._lock:
+            self._execute(self._sql("INSERT INTO state (key, value) VALUES (?, ?) "
+                                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                          (key, json.dumps(value, default=str)))
+            self._commit()
+
+    def get_state(self, key: str) -> Any | None:
+        with self._lock:
+            rows = self._execute(self._sql("SELECT value FROM state WHERE key = ?"), (key,))
+        return json.loads(rows[0][0]) if rows else None
+
     def prune(self, now: float) -> int:
         """Drop samples older than the retention; returns how many."""
         with self._lock:

@@ -20,6 +20,7 @@ class PostgresStore(Store):
         "CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts)",
         "CREATE TABLE IF NOT EXISTS latest (series_id bigint PRIMARY KEY REFERENCES series (id), "
         "ts double precision NOT NULL, value double precision, error text, details text)",
+        "CREATE TABLE IF NOT EXISTS state (key text PRIMARY KEY, value text NOT NULL)",
     )
 
     def __init__(self, dsn: str, retention: float) -> None:

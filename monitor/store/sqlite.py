@@ -17,6 +17,7 @@ class SqliteStore(Store):
         "CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts)",
         "CREATE TABLE IF NOT EXISTS latest (series_id INTEGER PRIMARY KEY, ts REAL NOT NULL, value REAL, "
         "error TEXT, details TEXT)",
+        "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     )
 
     def __init__(self, path: str, retention: float) -> None:
