@@ -26,7 +26,9 @@ class Resources:
             open=False,
             # A connection broken by a database restart is replaced instead of failing a request.
             check=AsyncConnectionPool.check_connection,
-            reconnect_timeout=24 * 3600,
+            # Give up a background reconnect quickly: the next request then dials at once, instead of
+            # waiting out an exponential backoff that grew during a long outage.
+            reconnect_timeout=5.0,
             kwargs={"autocommit": True, "connect_timeout": 2},
             name="converge-api",
         )
