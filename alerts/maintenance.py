@@ -18,15 +18,16 @@ Local time rules (PEP 495 fold=0, the same as zoneinfo's default):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from alerts.silences import Matcher, matches_all
 from monitor.config_sections import Section
 from monitor.targets import Duration
+from monitor.timeutil import WallTime, ZoneName, epoch
 
 DAY = 86400.0
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,31 +36,9 @@ CHAIN_HORIZON = 31 * DAY  # back-to-back windows covering every hour would other
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-def _epoch(value: float | datetime) -> float:
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ValueError("now must be an aware datetime or epoch seconds")
-        return value.timestamp()
-    return float(value)
 
 
-def _wall_time(value: Any) -> Any:
-    # YAML 1.1 reads an unquoted 2:30 as the number 150: refuse numbers rather than guess.
-    if isinstance(value, bool | int | float):
-        raise ValueError('a local time is a quoted string like "02:30"')
-    return value
 
-
-def _zone_name(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as America/Los_Angeles") from None
-    return value
-
-
-WallTime = Annotated[time, BeforeValidator(_wall_time)]
-ZoneName = Annotated[str, AfterValidator(_zone_name)]
 
 
 class MaintenanceWindow(Section):
@@ -137,7 +116,7 @@ class MaintenanceWindow(Section):
 
     def occurrences(self, t0: float | datetime, t1: float | datetime) -> Iterator[tuple[float, float]]:
         """(start, end) epoch pairs of the occurrences overlapping [t0, t1), in start order."""
-        a, b = _epoch(t0), _epoch(t1)
+        a, b = epoch(t0), epoch(t1)
         if not self.recurring:
             assert self.start is not None and self.end is not None
             start, end = self._instant(self.start), self._instant(self.end)
@@ -162,13 +141,13 @@ class MaintenanceWindow(Section):
         return self.every == "daily" or WEEKDAYS[day.weekday()] in self.weekdays
 
     def active(self, now: float | datetime) -> bool:
-        t = _epoch(now)
+        t = epoch(now)
         return any(True for _ in self.occurrences(t, t + 1e-6))
 
     def next_end(self, now: float | datetime) -> float | None:
         """When the window stops holding notifications, if it is active now (back-to-back occurrences chain,
         up to CHAIN_HORIZON)."""
-        t = limit = _epoch(now)
+        t = limit = epoch(now)
         limit += CHAIN_HORIZON
         end: float | None = None
         while t < limit:
@@ -180,12 +159,12 @@ class MaintenanceWindow(Section):
 
     def next_start(self, now: float | datetime, horizon: float = 8 * DAY) -> float | None:
         """The start of the next occurrence after now (within `horizon` seconds), for the status board."""
-        t = _epoch(now)
+        t = epoch(now)
         return next((s for s, _ in self.occurrences(t, t + horizon) if s > t), None)
 
     def ended_between(self, t0: float | datetime, t1: float | datetime) -> list[float]:
         """Ends of occurrences in (t0, t1]: the moments held notifications were due for release."""
-        a, b = _epoch(t0), _epoch(t1)
+        a, b = epoch(t0), epoch(t1)
         return [e for _, e in self.occurrences(a, b + 1e-6) if a < e <= b]
 
 
@@ -209,14 +188,14 @@ class MaintenanceSchedule:
         self.windows = list(windows)
 
     def holding(self, labels: Mapping[str, str], now: float | datetime) -> MaintenanceWindow | None:
-        t = _epoch(now)
+        t = epoch(now)
         hits = [w for w in self.windows if w.matches(labels) and w.active(t)]
         return max(hits, key=lambda w: (w.next_end(t) or t, w.name)) if hits else None
 
     def release_at(self, labels: Mapping[str, str], now: float | datetime) -> float | None:
         """When no window holds these labels any more (overlapping windows chain, up to CHAIN_HORIZON);
         None if none holds them now."""
-        t = limit = _epoch(now)
+        t = limit = epoch(now)
         limit += CHAIN_HORIZON
         release: float | None = None
         while t < limit and (window := self.holding(labels, t)) is not None:

@@ -23,11 +23,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.model import Tier
+from alerts.routing import ChannelName
 from monitor.config_sections import Section
 from monitor.targets import Duration
+from monitor.timeutil import WallTime, ZoneName, epoch
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
@@ -35,27 +37,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 PersonName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
 
-def _epoch(value: float | datetime) -> float:
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ValueError("now must be an aware datetime or epoch seconds")
-        return value.timestamp()
-    return float(value)
 
-
-def _wall_time(value: Any) -> Any:
-    # YAML 1.1 reads an unquoted 9:00 as the number 540: refuse numbers rather than guess.
-    if isinstance(value, bool | int | float):
-        raise ValueError('a local time is a quoted string like "09:00"')
-    return value
-
-
-def _zone_name(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as America/Los_Angeles") from None
-    return value
 
 
 def _phone(value: Any) -> Any:
@@ -70,8 +52,6 @@ def _phone(value: Any) -> Any:
 
 
 Phone = Annotated[SecretStr, BeforeValidator(_phone)]
-ZoneName = Annotated[str, AfterValidator(_zone_name)]
-WallTime = Annotated[time, BeforeValidator(_wall_time)]
 
 
 class Person(Section):
@@ -118,7 +98,7 @@ class Rotation(Section):
 
     def slot(self, now: float | datetime) -> int:
         """Index into `order` of the rotation's primary at `now` (the rotation extends before `start` too)."""
-        t = _epoch(now)
+        t = epoch(now)
         day = datetime.fromtimestamp(t, self.zone).date()
         if t < datetime.combine(day, self.handoff, self.zone).timestamp():
             day -= timedelta(days=1)  # before today's hand-off: yesterday's shift
@@ -144,16 +124,6 @@ class Override(Section):
 
 
 Audience = Literal["primary", "secondary"]
-_CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-
-
-def _channel_name(value: str) -> str:
-    if not _CHANNEL.match(value):
-        raise ValueError(f"channel name {value!r} must be lowercase letters, digits, - or _ (e.g. sms, slack, email)")
-    return value
-
-
-ChannelName = Annotated[str, AfterValidator(_channel_name)]
 
 
 class EscalationStep(Section):
@@ -197,7 +167,7 @@ def escalation_due(fired_at: float | datetime, acked: bool, now: float | datetim
     """Steps whose time has come for an unacknowledged alert, minus those already `done`. Ack stops them all."""
     if acked:
         return []
-    start, t = _epoch(fired_at), _epoch(now)
+    start, t = epoch(fired_at), epoch(now)
     return [DueStep(i, step, start + step.after) for i, step in enumerate(policy.steps)
             if i not in done and start + step.after <= t]
 
@@ -207,7 +177,7 @@ def next_escalation_at(fired_at: float | datetime, acked: bool, policy: Escalati
     """When the next pending step falls due (the dispatcher's wake-up), or None."""
     if acked:
         return None
-    start = _epoch(fired_at)
+    start = epoch(fired_at)
     return min((start + s.after for i, s in enumerate(policy.steps) if i not in done), default=None)
 
 
@@ -256,7 +226,7 @@ class OnCallConfig(Section):
         return None
 
     def who(self, now: float | datetime) -> OnCall:
-        t = _epoch(now)
+        t = epoch(now)
         order = self.rotation.order
         slot = self.rotation.slot(t)
         covering = self._override("primary", t)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from monitor.config_sections import Section
 from monitor.targets import Duration
+from monitor.timeutil import epoch
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 _LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
@@ -33,15 +34,6 @@ _LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _MATCHER = re.compile(rf'^\s*({_LABEL_NAME})\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*$', re.DOTALL)
 
 
-def epoch(value: float | datetime) -> float:
-    """Epoch seconds from a number or an aware datetime (a naive one has no defined instant)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"datetime {value.isoformat()} has no time zone: give an offset, e.g. +00:00")
-        return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected epoch seconds or an aware datetime, got {type(value).__name__}")
-    return float(value)
 
 
 def _parse_instant(value: Any) -> Any:

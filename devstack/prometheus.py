@@ -7,7 +7,6 @@ stopped by its PID. Tests use it to compare the monitor's math and generated rul
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,68 +15,36 @@ from typing import Any
 import httpx
 import yaml
 
-from devstack.process import find_binary, free_port, port_open, stop_process, wait_until
+from devstack.process import ChildServer, find_binary, free_port
 
 
 class PrometheusError(RuntimeError):
     """Prometheus answered a query with an error."""
 
 
-class PrivatePrometheus:
+class PrivatePrometheus(ChildServer):
+    name = "prometheus"
+
     def __init__(self, config: Mapping[str, Any] | str, port: int | None = None,
                  rule_files: Mapping[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> None:
         """`config` is prometheus.yml as a mapping or YAML text; `rule_files` maps file names (relative
         to the server's directory, as the config names them) to their text."""
         self.binary = find_binary("prometheus", "prometheus", extra_dirs=("/usr/bin",))
-        self.port = port or free_port()
         self.base_dir = Path(tempfile.mkdtemp(prefix="converge-prometheus-"))
+        super().__init__(port or free_port(), self.base_dir / "prometheus.log")
         self.config_file = self.base_dir / "prometheus.yml"
         text = config if isinstance(config, str) else yaml.safe_dump(dict(config), sort_keys=False)
         self.config_file.write_text(text)
         for name, body in (rule_files or {}).items():
             (self.base_dir / name).write_text(body)
-        self.log_file = self.base_dir / "prometheus.log"
         self.extra_args = extra_args
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc and self._proc.poll() is None else None
-
-    def running(self) -> bool:
-        return self.pid is not None
 
     def start(self, timeout: float = 30) -> None:
         if self.running():
             return
-        self._log = open(self.log_file, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self._proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.config_file}", f"--storage.tsdb.path={self.base_dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *self.extra_args],
-            cwd=self.base_dir, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-        def ready() -> bool:
-            if self._proc is None or self._proc.poll() is not None:
-                return True
-            if not port_open(self.port):
-                return False
-            try:
-                return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout, f"prometheus on port {self.port}")
-        if self._proc.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {self._proc.returncode}:\n{self.logs()[-3000:]}")
-
-    def logs(self) -> str:
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        self._spawn([self.binary, f"--config.file={self.config_file}", f"--storage.tsdb.path={self.base_dir / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *self.extra_args],
+                    cwd=self.base_dir, ready=self.http_ok("/-/ready"), timeout=timeout)
 
     def query(self, expr: str, time: float | None = None) -> list[dict[str, Any]]:
         """An instant query through the HTTP API; the `result` list (vector or matrix entries)."""
@@ -96,22 +63,9 @@ class PrivatePrometheus:
         active = resp["data"]["activeTargets"]
         return bool(active) and all(t.get("health") == "up" for t in active)
 
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, timeout=15)
-            self._proc = None
-            wait_until(lambda: not port_open(self.port), 10, "the prometheus port to close")
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> PrivatePrometheus:
-        self.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()

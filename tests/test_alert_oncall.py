@@ -160,7 +160,7 @@ def test_bad_phone_numbers_are_refused_without_echoing_them(phone: object) -> No
     ({"overrides": [{**SWAP, "end": "2026-01-06T17:00"}]}, "overrides.0", "end must be after start"),
     ({"overrides": [{**SWAP, "end": "2026-01-07T01:00:00Z"}]}, "", "overrides[0] end must be after start"),
     ({"overrides": [{**SWAP, "role": "tertiary"}]}, "overrides.0.role", "'primary' or 'secondary'"),
-    ({"handoff": 540}, "rotation.handoff", 'quoted string like "09:00"'),
+    ({"handoff": 540}, "rotation.handoff", 'a quoted string like'),
     ({"handoff": "09:00+02:00"}, "rotation.handoff", "drop the offset"),
     ({"timezone": "Pacific Time"}, "rotation.timezone", "unknown time zone"),
     ({"period": "monthly"}, "rotation.period", "'daily' or 'weekly'"),
