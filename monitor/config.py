@@ -19,10 +19,17 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from alerts.ack import AckConfig
+from alerts.maintenance import MaintenanceWindows
+from alerts.oncall import OnCallConfig
+from alerts.routing import RoutingConfig
+from alerts.rules import Rule, RulesError, load_rules
+from alerts.silences import SilencesConfig
 from monitor.config_env import substitute
 from monitor.config_errors import ConfigError, Loc, Problem, format_loc
 from monitor.config_problems import validation_problems
 from monitor.config_sections import (
+    AlertingConfig,
     ApiTargets,
     DeadmanConfig,
     EventWindow,
@@ -53,15 +60,34 @@ class Config(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     event: EventWindow | None = None
     deadman: DeadmanConfig | None = None
-    rules: Loose = loose_field()
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    rules: Loose = loose_field()  # checked by alerts.rules.load_rules below; see rules()
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    oncall: OnCallConfig | None = None
+    silences: SilencesConfig = Field(default_factory=SilencesConfig)
+    maintenance: MaintenanceWindows = Field(default_factory=list)
+    ack: AckConfig | None = None
     channels: Loose = loose_field()
-    oncall: Loose = loose_field()
     slos: Loose = loose_field()
-    routing: Loose = loose_field()
-    silences: Loose = loose_field()
-    maintenance: Loose = loose_field()
 
     _source: Path | None = PrivateAttr(None)
+    _rules: list[Rule] = PrivateAttr(default_factory=list)
+
+    def effective_rules(self) -> list[Rule]:
+        """The default rule catalog with this file's overrides, disabled rules and custom rules."""
+        return list(self._rules)
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> Config:
+        try:
+            self._rules = load_rules(self.rules if isinstance(self.rules, dict) else None)
+        except RulesError as exc:
+            raise ValidationError.from_exception_data("Config", [
+                _error(tuple(loc), "{message}", message=msg) for loc, msg in exc.problems]) from None
+        if self.rules is not None and not isinstance(self.rules, dict):
+            raise ValidationError.from_exception_data("Config", [
+                _error(("rules",), "must be a mapping with overrides, disabled and custom")])
+        return self
 
     @property
     def source(self) -> Path | None:

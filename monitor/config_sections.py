@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from alerts.model import Tier
 from monitor.targets import ApiMetricsTarget, Duration, HttpTarget, SyntheticTarget
 
 DEFAULT_STORE_PATH = "./var/monitor.sqlite3"
@@ -60,6 +61,18 @@ class StoreConfig(Section):
 class ServerConfig(Section):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    # Bearer token for the write endpoints (ack, silences); without it they are refused.
+    api_token: SecretStr | None = None
+
+
+class AlertingConfig(Section):
+    """How often the alert rules are evaluated, and how notifications are grouped and repeated."""
+
+    evaluation_interval: Duration = 5.0
+    event_evaluation_interval: Duration = 2.0
+    group_interval: Duration = 60.0
+    max_reminders: int = Field(3, ge=0, le=100)
+    repeat_interval: dict[Tier, Duration] = Field(default_factory=dict)  # per tier; defaults in alerts.dispatch
 
 
 class EventWindow(Section):

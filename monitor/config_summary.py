@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from alerts.model import Tier
 from monitor.config import Config
 from monitor.targets import (
     AnyTarget,
@@ -95,10 +96,24 @@ def summarize(config: Config) -> str:
     else:
         lines.append("deadman: none")
     lines.append("channels: " + _names(config.channels, "none (alerts go to the console)"))
-    later = [f"{name} ({_count(getattr(config, name))})" for name in
-             ("rules", "oncall", "slos", "routing", "silences", "maintenance") if getattr(config, name)]
-    if later:
-        lines.append("also configured: " + ", ".join(later))
+    rules = config.effective_rules()
+    enabled = sum(r.enabled for r in rules)
+    lines.append(f"rules: {enabled} enabled of {len(rules)} (`converge-monitor rules` lists them)")
+    lines.append("routing: " + "; ".join(
+        f"{tier} -> {'+'.join(config.routing.channels_for(tier, True))} in event, "
+        f"{'+'.join(config.routing.channels_for(tier, False))} otherwise" for tier in Tier))
+    if config.oncall:
+        who = ", ".join(p.name for p in config.oncall.people)
+        rot = config.oncall.rotation
+        lines.append(f"on-call: {who}; {rot.period} hand-off at {rot.handoff:%H:%M} {rot.timezone}")
+    else:
+        lines.append("on-call: none (pages go to the channels only)")
+    declared = len(config.silences.declared)
+    lines.append(f"maintenance: {len(config.maintenance)} window(s); silences declared: {declared}")
+    lines.append(f"api token: {'set' if config.server.api_token else 'not set (write endpoints refused)'}; "
+                 f"ack links: {'signed' if config.ack else 'off (no ack secret)'}")
+    if config.slos:
+        lines.append(f"slos: {_count(config.slos)}")
     return "\n".join(lines)
 
 
