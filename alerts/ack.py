@@ -26,6 +26,7 @@ from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
 
 from monitor.config_sections import Section
 from monitor.targets import Duration
+from monitor.timeutil import epoch
 
 VERSION = 1
 TAG_BYTES = 16
@@ -52,13 +53,6 @@ class AckClaim:
     expires_at: float
     actor: str | None
 
-
-def _epoch(value: float | datetime) -> float:
-    if isinstance(value, datetime):
-        if value.utcoffset() is None:
-            raise ValueError("times must be aware datetimes or epoch seconds")
-        return value.timestamp()
-    return float(value)
 
 
 def _key(secret: Secret) -> bytes:
@@ -91,7 +85,7 @@ def make_ack_token(alert_id: str, secret: Secret, expires_at: float | datetime, 
     ident = alert_id.encode()
     if not 0 < len(ident) <= 255:
         raise ValueError("alert_id must be 1 to 255 bytes")
-    expiry = int(_epoch(expires_at))
+    expiry = int(epoch(expires_at))
     if not 0 < expiry < 2**32:
         raise ValueError("expires_at is out of range")
     payload = _HEADER.pack(VERSION, expiry, len(ident)) + ident + (actor or "").encode()
@@ -122,7 +116,7 @@ def verify_ack_token(token: str, secret: Secret, now: float | datetime) -> AckCl
         actor = payload[_HEADER.size + id_len:].decode() or None
     except UnicodeDecodeError:
         raise AckError("malformed", "payload is not UTF-8") from None
-    if _epoch(now) >= expiry:
+    if epoch(now) >= expiry:
         raise AckError("expired", "the link has expired: acknowledge in Slack, the API or the CLI")
     return AckClaim(alert_id=alert_id, expires_at=float(expiry), actor=actor)
 

@@ -159,6 +159,9 @@ class Dispatcher:
 
         for gone in set(self._records) - seen:  # its rule was removed or disabled: nothing left to send
             del self._records[gone]
+        live_groups = {rec.group for rec in self._records.values()}
+        for group in set(self._group_sent) - live_groups:  # a group whose alerts all resolved starts afresh
+            del self._group_sent[group]
         for group, items in sorted(new.items()):
             last = self._group_sent.get(group)
             if last is not None and now - last < self.policy.group_interval:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from monitor import cli_alerts
 from monitor.config import ENV_CONFIG, ConfigError, load_config
 from monitor.config_summary import summarize
 
@@ -74,6 +75,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("run", "run the probe scheduler and the HTTP server (/metrics, /health, /api/signals)", run),
     Command("probe", "run the probes once and print what they saw; exit 1 if any check failed",
             probe, _probe_arguments),
+    Command("alerts", "list the active alerts of the running monitor", cli_alerts.alerts),
+    Command("ack", "acknowledge a firing alert: its escalation and reminders stop", cli_alerts.ack,
+            cli_alerts._ack_arguments),
+    Command("silence", "add, list or expire silences", cli_alerts.silence, cli_alerts._silence_arguments),
+    Command("rules", "print the effective alert rules (defaults, overrides, event mode)", cli_alerts.rules),
 )
 
 
@@ -107,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the output was piped into `head` and closed
+        sys.stderr.close()
+        return 0
 
 
 def _version() -> str:

@@ -202,6 +202,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
 
     return config.model_copy(update={
         "store": config.store.model_copy(update={"path": resolve(config.store.path)}),
+        "alerting": config.alerting.model_copy(
+            update={"notifications_file": resolve(config.alerting.notifications_file)}),
         "targets": config.targets.model_copy(update={
             "http": [t.model_copy(update={"ca_file": opt(t.ca_file)}) for t in config.targets.http]}),
         "backups": [t.model_copy(update={"directory": opt(t.directory)}) for t in config.backups],

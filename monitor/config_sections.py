@@ -73,6 +73,8 @@ class AlertingConfig(Section):
     group_interval: Duration = 60.0
     max_reminders: int = Field(3, ge=0, le=100)
     repeat_interval: dict[Tier, Duration] = Field(default_factory=dict)  # per tier; defaults in alerts.dispatch
+    # Every notification is also printed and appended here (the embedded default channel).
+    notifications_file: str = Field("./var/notifications.jsonl", min_length=1)
 
 
 class EventWindow(Section):

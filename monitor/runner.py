@@ -7,11 +7,15 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import uvicorn
 
+from alerts.notifiers.console import ConsoleNotifier
+from alerts.notifiers.jsonl import JsonLinesNotifier
+from alerts.service import AlertService, Notifier
 from monitor.config import Config
 from monitor.scheduler import ProbeScheduler
 from monitor.server import create_server
@@ -55,10 +59,27 @@ async def _deadman_loop(config: Config, scheduler: ProbeScheduler) -> None:
                 await ping(url, client, config.deadman.timeout)
 
 
+def default_notifiers(config: Config) -> list[Notifier]:
+    return [ConsoleNotifier(), JsonLinesNotifier(config.alerting.notifications_file)]
+
+
+async def _evaluation_loop(config: Config, alerts: AlertService) -> None:
+    while True:
+        now = time.time()
+        try:
+            await alerts.evaluate(now)
+        except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state
+            log.exception("alert evaluation failed")
+        event = alerts.in_event(now)
+        every = config.alerting.event_evaluation_interval if event else config.alerting.evaluation_interval
+        await asyncio.sleep(max(0.0, every - (time.time() - now)))
+
+
 async def serve(config: Config) -> int:
     store = open_store(config.store)
     scheduler = build_scheduler(config, store)
-    app = create_server(scheduler)
+    alerts = AlertService(config, store, default_notifiers(config))
+    app = create_server(scheduler, alerts)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
                                     access_log=False, lifespan="off"))
     stop = asyncio.Event()
@@ -68,6 +89,7 @@ async def serve(config: Config) -> int:
     scheduler.start()
     serving = asyncio.create_task(server.serve())
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
@@ -80,11 +102,14 @@ async def serve(config: Config) -> int:
     log.info("shutting down")
     server.should_exit = True
     deadman.cancel()
+    evaluating.cancel()
     stopper.cancel()
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
         await serving
     with contextlib.suppress(asyncio.CancelledError):
         await deadman
+    with contextlib.suppress(asyncio.CancelledError):
+        await evaluating
     await scheduler.shutdown()
     store.close()
     print("converge-monitor: stopped", file=sys.stderr, flush=True)

@@ -9,13 +9,17 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from alerts.service import AlertService
+from monitor.alerts_api import alerts_router
 from monitor.exporter import SignalCollector
 from monitor.scheduler import ProbeScheduler
 from monitor.signals import CATALOG
 
 
-def create_server(scheduler: ProbeScheduler) -> FastAPI:
+def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None) -> FastAPI:
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
+    if alerts is not None:
+        app.include_router(alerts_router(alerts))
     registry = scheduler.metrics.registry
     registry.register(SignalCollector(scheduler.store.latest))
     started = time.time()

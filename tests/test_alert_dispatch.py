@@ -113,3 +113,11 @@ def test_state_survives_a_restart_with_the_same_notification_ids() -> None:
     esc_a = d.step([a], T0 + 900, True)
     esc_b = replay.step([a], T0 + 900, True)
     assert [n.id for n in esc_a] == [n.id for n in esc_b] and esc_a
+
+
+def test_a_new_incident_after_the_last_one_resolved_is_sent_at_once() -> None:
+    d = Dispatcher()
+    d.step([alert()], T0, False)
+    d.step([alert(state=State.RESOLVED)], T0 + 10, False)
+    again = d.step([alert(fired_at=T0 + 20)], T0 + 20, False)  # well inside the group interval
+    assert [n.kind for n in again] == [Kind.FIRING]

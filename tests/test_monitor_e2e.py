@@ -7,6 +7,9 @@ stops it cleanly with the history kept.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from monitor.signals import CATALOG
 from monitor.store.sqlite import SqliteStore
 
 INTERVAL = 1.0
+API_TOKEN = "e2e-api-token-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,9 @@ def monitor(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis,
         "redis": [{"name": "redis", "url": "${MONITORED_REDIS}", **every}],
         "disks": [{"name": "disks", "paths": [str(base)], **every}],
         "store": {"backend": "sqlite", "path": str(base / "state.sqlite3")},
-        "server": {"host": "127.0.0.1", "port": free_port()},
+        "server": {"host": "127.0.0.1", "port": free_port(), "api_token": API_TOKEN},
+        "alerting": {"evaluation_interval": "1s", "notifications_file": str(base / "notifications.jsonl")},
+        "rules": {"overrides": {"RedisDown": {"for": "1s", "keep_firing_for": "1s"}}},
     }
     path = base / "monitor.yml"
     path.write_text(yaml.safe_dump(config))
@@ -53,6 +59,8 @@ def monitor(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis,
                            env={"MONITORED_DSN": pg.url, "MONITORED_REDIS": redis_server.url}, log_dir=str(base))
     server.start()
     server.store_path = base / "state.sqlite3"  # type: ignore[attr-defined]
+    server.config_file = path  # type: ignore[attr-defined]
+    server.notifications = base / "notifications.jsonl"  # type: ignore[attr-defined]
     yield server
     server.stop()
     silent.close()
@@ -167,6 +175,60 @@ def test_real_prometheus_scrapes_the_monitor(monitor: MonitorServer) -> None:
         errors = prom.query("prometheus_target_scrapes_sample_out_of_order_total + "
                             "prometheus_target_scrapes_sample_duplicate_timestamp_total")
         assert all(float(e["value"][1]) == 0 for e in errors)
+
+
+def cli(monitor: MonitorServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args, "--config", str(monitor.config_file)],  # type: ignore[attr-defined]
+                          capture_output=True, text=True, timeout=60, env=monitor.env)
+
+
+def notifications(monitor: MonitorServer) -> list[dict[str, Any]]:
+    path: Path = monitor.notifications  # type: ignore[attr-defined]
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_redis_down_alert_is_notified_acknowledged_and_resolved_through_the_cli(
+        monitor: MonitorServer, redis_fault: PrivateRedis) -> None:
+    seen = len(notifications(monitor))  # earlier tests stopped Redis too: look at what comes now
+
+    def new(kind: str) -> bool:
+        return any(n["group"] == "RedisDown" and n["kind"] == kind for n in notifications(monitor)[seen:])
+
+    wait_for(lambda: not any(a["rule"] == "RedisDown" for a in httpx.get(f"{monitor.url}/api/alerts").json()["alerts"]),
+             15, "no RedisDown alert left from earlier tests")
+    redis_fault.stop()
+    wait_for(lambda: new("firing"), 10, "RedisDown notified")
+    listed = cli(monitor, "alerts")
+    assert listed.returncode == 0 and "RedisDown" in listed.stdout and "firing" in listed.stdout
+    alert_id = next(line.split()[0] for line in listed.stdout.splitlines() if "RedisDown" in line)
+    acked = cli(monitor, "ack", alert_id, "--by", "ana")
+    assert acked.returncode == 0 and "acknowledged RedisDown" in acked.stdout, acked.stderr
+    assert "ana" in cli(monitor, "alerts").stdout
+    redis_fault.start()
+    wait_for(lambda: new("resolved"), 15, "RedisDown resolved")
+    note = next(n for n in notifications(monitor)[seen:] if n["group"] == "RedisDown")
+    assert note["tier"] == "high" and note["channels"] == ["slack"] and "RedisDown" in note["text"]
+    assert API_TOKEN not in "".join(json.dumps(n) for n in notifications(monitor))
+    assert API_TOKEN not in monitor.logs()
+
+
+def test_silences_through_the_cli(monitor: MonitorServer) -> None:
+    added = cli(monitor, "silence", "add", "-m", "alertname=DiskUsageHigh", "-d", "30m", "--reason", "resize")
+    assert added.returncode == 0, added.stderr
+    sid = added.stdout.split()[1]
+    assert sid in cli(monitor, "silence", "list").stdout
+    assert cli(monitor, "silence", "expire", sid).returncode == 0
+    again = cli(monitor, "silence", "expire", sid)
+    assert again.returncode == 1 and "already expired" in again.stderr
+    bad = cli(monitor, "silence", "add", "-m", "alertname=X", "-d", "soon", "--reason", "r")
+    assert bad.returncode == 1 and "--duration" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_rules_cli_shows_overrides(monitor: MonitorServer) -> None:
+    out = cli(monitor, "rules")
+    assert out.returncode == 0
+    line = next(line for line in out.stdout.splitlines() if line.startswith("RedisDown"))
+    assert " 1s " in line and "high" in line
 
 
 def test_sigterm_stops_cleanly_and_the_history_is_kept(monitor: MonitorServer) -> None:

@@ -1,0 +1,1 @@
+"""One module per delivery channel, each behind `async def send(message)`."""

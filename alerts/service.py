@@ -1,0 +1,166 @@
+"""The alert pipeline's shell: latest observations -> engine -> holds -> dispatcher -> notifiers, with
+every timer, acknowledgement and silence persisted in the monitor's store after each cycle.
+
+Order per cycle: decide, deliver, then persist. A crash between delivering and persisting replays the
+same decisions with the same notification ids on restart (a duplicate the outbox can recognise),
+never a lost notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from alerts.ack import AckError, ack_url, make_ack_token, verify_ack_token
+from alerts.dispatch import Dispatcher, DispatchPolicy, Notification
+from alerts.engine import AlertEngine, stale_after
+from alerts.inhibition import inhibited
+from alerts.maintenance import MaintenanceSchedule
+from alerts.message import render_text
+from alerts.model import Alert, State
+from alerts.notifiers.outgoing import Outgoing
+from alerts.silences import Matcher, Silence, SilenceBook
+from monitor.config import Config
+from monitor.store import Store
+
+log = logging.getLogger("converge.alerts")
+STATE_KEY = "alerting"
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, message: Outgoing) -> None: ...
+
+
+class AckRefused(Exception):
+    pass
+
+
+class AlertService:
+    def __init__(self, config: Config, store: Store, notifiers: Sequence[Notifier] = (), *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.notifiers = list(notifiers)
+        self.clock = clock
+        alerting = config.alerting
+        # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
+        ages = {t.name: 3 * t.interval + t.timeout for t in config.all_targets()}
+        self.engine = AlertEngine(config.effective_rules(), max_age=stale_after(ages))
+        repeat = {**DispatchPolicy().repeat_interval, **{str(k): v for k, v in alerting.repeat_interval.items()}}
+        self.dispatcher = Dispatcher(config.routing, config.oncall, DispatchPolicy(
+            group_interval=alerting.group_interval, repeat_interval=repeat, max_reminders=alerting.max_reminders))
+        self.silences: SilenceBook = config.silences.book()
+        self.maintenance = MaintenanceSchedule(config.maintenance)
+        window = config.event
+        self.in_event: Callable[[float], bool] = window.contains if window is not None else (lambda _t: False)
+        self._holds: dict[str, str] = {}
+        self._restore()
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        state = self.store.get_state(STATE_KEY)
+        if not state:
+            return
+        self.engine.restore(state.get("engine", {}))
+        self.dispatcher.restore(state.get("dispatch"))
+        declared = {s.id for s in self.silences.list()}
+        for item in state.get("silences", []):
+            if item["id"] not in declared:
+                self.silences.add(Silence.model_validate(item))
+
+    def _persist(self) -> None:
+        self.store.put_state(STATE_KEY, {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),
+                                         "silences": self.silences.to_dicts()})
+
+    # -- one cycle ---------------------------------------------------------------------------------------
+    def holds(self, firing: Iterable[Alert], now: float) -> dict[str, str]:
+        firing = list(firing)
+        muted = inhibited(firing)
+        held: dict[str, str] = {}
+        for alert in firing:
+            if alert.id in muted:
+                held[alert.id] = "inhibited"
+            elif (silence := self.silences.silencing(alert.labels, now)) is not None:
+                held[alert.id] = f"silenced by {silence.id}"
+            elif (window := self.maintenance.holding(alert.labels, now)) is not None:
+                held[alert.id] = f"maintenance {window.name}"
+        return held
+
+    async def evaluate(self, now: float | None = None) -> list[Notification]:
+        now = self.clock() if now is None else now
+        in_event = self.in_event(now)
+        transitions = self.engine.evaluate(self.store.latest(), now, in_event)
+        firing = self.engine.alerts((State.FIRING,))
+        resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
+        self._holds = self.holds(firing, now)
+        notes = self.dispatcher.step([*firing, *resolved], now, in_event, self._holds)
+        await self.deliver(notes, now)
+        self.silences.prune(now, self.config.silences.retention)
+        self._persist()
+        return notes
+
+    async def deliver(self, notes: Sequence[Notification], now: float) -> None:
+        for note in notes:
+            message = Outgoing(note, render_text(note, lambda alert_id: self.ack_link(alert_id, now)))
+            for notifier in self.notifiers:
+                try:
+                    await notifier.send(message)
+                except Exception as exc:  # one broken channel must not stop the others
+                    log.error("notifier failed", extra={"notifier": notifier.name, "error": type(exc).__name__})
+
+    # -- acknowledgement ---------------------------------------------------------------------------------
+    def ack_link(self, alert_id: str, now: float) -> str | None:
+        ack = self.config.ack
+        if ack is None or ack.base_url is None:
+            return None
+        token = make_ack_token(alert_id, ack.secret.get_secret_value(), now + ack.ttl)
+        return ack_url(str(ack.base_url), token, path="/api/ack/")
+
+    def ack(self, alert_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
+        now = self.clock() if now is None else now
+        alert = self.engine.get(alert_id)
+        if alert is None or alert.state != State.FIRING or not self.dispatcher.ack(alert_id, actor, now):
+            raise AckRefused(f"no firing alert {alert_id}")
+        self._persist()
+        return self.view(alert)
+
+    def ack_with_token(self, token: str, now: float | None = None) -> dict[str, Any]:
+        now = self.clock() if now is None else now
+        if self.config.ack is None:
+            raise AckRefused("ack links are not configured")
+        try:
+            claim = verify_ack_token(token, self.config.ack.secret.get_secret_value(), now)
+        except AckError as exc:
+            raise AckRefused(f"ack link refused: {exc.reason}") from None
+        return self.ack(claim.alert_id, claim.actor or "ack link", now)
+
+    # -- silences ----------------------------------------------------------------------------------------
+    def add_silence(self, matchers: Sequence[Matcher | str | Mapping[str, str]], *, ends_at: float, author: str,
+                    reason: str, starts_at: float | None = None, now: float | None = None) -> Silence:
+        now = self.clock() if now is None else now
+        silence = self.silences.create(matchers, ends_at=ends_at, author=author, reason=reason, now=now,
+                                       starts_at=starts_at)
+        self._persist()
+        return silence
+
+    def expire_silence(self, silence_id: str, now: float | None = None) -> Silence:
+        silence = self.silences.expire(silence_id, self.clock() if now is None else now)
+        self._persist()
+        return silence
+
+    # -- views -------------------------------------------------------------------------------------------
+    def view(self, alert: Alert) -> dict[str, Any]:
+        record = self.dispatcher.record(alert.id) or {}
+        return {"id": alert.id, "rule": alert.rule, "tier": str(alert.tier), "state": str(alert.state),
+                "labels": dict(alert.labels), "value": alert.value, "threshold": alert.threshold,
+                "since": alert.active_since, "fired_at": alert.fired_at, "summary": alert.summary,
+                "runbook": alert.runbook, "acked_by": record.get("acked_by"), "acked_at": record.get("acked_at"),
+                "notified_at": record.get("notified_at"), "held": self._holds.get(alert.id)}
+
+    def active(self) -> list[dict[str, Any]]:
+        alerts = self.engine.alerts((State.PENDING, State.FIRING))
+        return [self.view(a) for a in sorted(alerts, key=lambda a: (list(type(a.tier)).index(a.tier), a.rule))]
