@@ -55,6 +55,13 @@ class Notification:
         out["kind"], out["tier"] = str(self.kind), str(self.tier)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        return cls(id=data["id"], kind=Kind(data["kind"]), tier=Tier(data["tier"]), group=data["group"],
+                   alerts=tuple(data["alerts"]), channels=tuple(data["channels"]),
+                   recipients=tuple(data["recipients"]), mention_channel=bool(data["mention_channel"]),
+                   created_at=float(data["created_at"]), step=data.get("step"))
+
 
 @dataclass
 class _Record:

@@ -251,6 +251,12 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "summary": "Redis {target} does not answer",
      "runbook": "Check the Redis service and its memory (maxmemory, evictions); restart it. The API degrades "
                 "(sessions, rate limits) while Redis is down."},
+    # A notification channel that keeps failing: its notifications already fell back to the next channel.
+    {"name": "NotificationChannelFailing", "tier": "high", "signal": "notification_channel_up",
+     "comparison": "==", "threshold": 0, "for": "0s", "keep_firing_for": "5m",
+     "summary": "Notification channel {target} keeps failing; its messages go to the fallback channel",
+     "runbook": "Check the channel's credentials and the provider's status page; `converge-monitor test-notify "
+                "{target}` sends a test message and says what went wrong."},
     # Not in the spec's list. High, not critical: users feel a database outage through /health, which pages
     # as ApiDown; this one names the cause and inhibits the pool and slow-query alerts.
     {"name": "PostgresDown", "tier": "high", "signal": "postgres_up", "comparison": "==", "threshold": 0,

@@ -1,17 +1,17 @@
 """The alert pipeline's shell: latest observations -> engine -> holds -> dispatcher -> notifiers, with
 every timer, acknowledgement and silence persisted in the monitor's store after each cycle.
 
-Order per cycle: decide, deliver, then persist. A crash between delivering and persisting replays the
-same decisions with the same notification ids on restart (a duplicate the outbox can recognise),
-never a lost notification.
+Per cycle: decide, then commit the new state and the decided notifications to the outbox in one
+transaction (alerts/outbox.py delivers them). A crash before the commit replays the same decisions
+with the same notification ids; after it, the outbox has them: nothing is lost or decided twice.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from alerts.ack import AckError, ack_url, make_ack_token, verify_ack_token
 from alerts.dispatch import Dispatcher, DispatchPolicy, Notification
@@ -20,7 +20,7 @@ from alerts.inhibition import inhibited
 from alerts.maintenance import MaintenanceSchedule
 from alerts.message import render_text
 from alerts.model import Alert, State
-from alerts.notifiers.outgoing import Outgoing
+from alerts.outbox import outbox_rows
 from alerts.silences import Matcher, Silence, SilenceBook
 from monitor.config import Config
 from monitor.store import Store
@@ -29,22 +29,17 @@ log = logging.getLogger("converge.alerts")
 STATE_KEY = "alerting"
 
 
-class Notifier(Protocol):
-    name: str
-
-    async def send(self, message: Outgoing) -> None: ...
-
-
 class AckRefused(Exception):
     pass
 
 
 class AlertService:
-    def __init__(self, config: Config, store: Store, notifiers: Sequence[Notifier] = (), *,
+    def __init__(self, config: Config, store: Store, channels: Collection[str] = (), *,
                  clock: Callable[[], float] = time.time) -> None:
+        """`channels`: the delivery channels that are configured (the log channel always is)."""
         self.config = config
         self.store = store
-        self.notifiers = list(notifiers)
+        self.channels = set(channels)
         self.clock = clock
         alerting = config.alerting
         # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
@@ -72,9 +67,12 @@ class AlertService:
             if item["id"] not in declared:
                 self.silences.add(Silence.model_validate(item))
 
+    def _state(self) -> dict[str, Any]:
+        return {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),
+                "silences": self.silences.to_dicts()}
+
     def _persist(self) -> None:
-        self.store.put_state(STATE_KEY, {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),
-                                         "silences": self.silences.to_dicts()})
+        self.store.put_state(STATE_KEY, self._state())
 
     # -- one cycle ---------------------------------------------------------------------------------------
     def holds(self, firing: Iterable[Alert], now: float) -> dict[str, str]:
@@ -90,7 +88,7 @@ class AlertService:
                 held[alert.id] = f"maintenance {window.name}"
         return held
 
-    async def evaluate(self, now: float | None = None) -> list[Notification]:
+    def evaluate(self, now: float | None = None) -> list[Notification]:
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
         transitions = self.engine.evaluate(self.store.latest(), now, in_event)
@@ -98,19 +96,11 @@ class AlertService:
         resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
         self._holds = self.holds(firing, now)
         notes = self.dispatcher.step([*firing, *resolved], now, in_event, self._holds)
-        await self.deliver(notes, now)
         self.silences.prune(now, self.config.silences.retention)
-        self._persist()
+        rows = [row for note in notes for row in outbox_rows(
+            note, render_text(note, lambda alert_id: self.ack_link(alert_id, now)), self.channels)]
+        self.store.commit_cycle(STATE_KEY, self._state(), rows)
         return notes
-
-    async def deliver(self, notes: Sequence[Notification], now: float) -> None:
-        for note in notes:
-            message = Outgoing(note, render_text(note, lambda alert_id: self.ack_link(alert_id, now)))
-            for notifier in self.notifiers:
-                try:
-                    await notifier.send(message)
-                except Exception as exc:  # one broken channel must not stop the others
-                    log.error("notifier failed", extra={"notifier": notifier.name, "error": type(exc).__name__})
 
     # -- acknowledgement ---------------------------------------------------------------------------------
     def ack_link(self, alert_id: str, now: float) -> str | None:

@@ -15,7 +15,8 @@ import uvicorn
 
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.notifiers.jsonl import JsonLinesNotifier
-from alerts.service import AlertService, Notifier
+from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut, Notifier
+from alerts.service import AlertService
 from monitor.config import Config
 from monitor.scheduler import ProbeScheduler
 from monitor.server import create_server
@@ -59,15 +60,18 @@ async def _deadman_loop(config: Config, scheduler: ProbeScheduler) -> None:
                 await ping(url, client, config.deadman.timeout)
 
 
-def default_notifiers(config: Config) -> list[Notifier]:
-    return [ConsoleNotifier(), JsonLinesNotifier(config.alerting.notifications_file)]
+def delivery_channels(config: Config) -> dict[str, Notifier]:
+    """The log channel (console + JSON-lines file), always; the configured channels come on top."""
+    log_channel = FanOut(LOG_CHANNEL, [ConsoleNotifier(), JsonLinesNotifier(config.alerting.notifications_file)])
+    return {LOG_CHANNEL: log_channel}
 
 
-async def _evaluation_loop(config: Config, alerts: AlertService) -> None:
+async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker) -> None:
     while True:
         now = time.time()
         try:
-            await alerts.evaluate(now)
+            alerts.evaluate(now)
+            await worker.run_once()
         except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state
             log.exception("alert evaluation failed")
         event = alerts.in_event(now)
@@ -78,7 +82,9 @@ async def _evaluation_loop(config: Config, alerts: AlertService) -> None:
 async def serve(config: Config) -> int:
     store = open_store(config.store)
     scheduler = build_scheduler(config, store)
-    alerts = AlertService(config, store, default_notifiers(config))
+    channels = delivery_channels(config)
+    alerts = AlertService(config, store, set(channels) - {LOG_CHANNEL})
+    worker = DeliveryWorker(store, channels, config.routing, metrics=scheduler.metrics)
     app = create_server(scheduler, alerts)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
                                     access_log=False, lifespan="off"))
@@ -89,7 +95,7 @@ async def serve(config: Config) -> int:
     scheduler.start()
     serving = asyncio.create_task(server.serve())
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
-    evaluating = asyncio.create_task(_evaluation_loop(config, alerts))
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, worker))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"

@@ -21,4 +21,11 @@ class SelfMetrics:
                                 "When the last probe run of any target finished", registry=self.registry)
         self.event_mode = Gauge("converge_monitor_event_mode", "1 inside the configured event window",
                                 registry=self.registry)
+        self.notifications = Counter("converge_monitor_notifications_total",
+                                     "Notification deliveries by channel and outcome (sent, retry, failed, fallback)",
+                                     ("channel", "outcome"), registry=self.registry)
+        self.outbox_pending = Gauge("converge_monitor_outbox_pending", "Notifications waiting in the outbox",
+                                    registry=self.registry)
+        self.leader = Gauge("converge_monitor_leader", "1 when this replica evaluates alerts and delivers",
+                            registry=self.registry)
         self.targets = Gauge("converge_monitor_targets", "Targets scheduled", registry=self.registry)

@@ -78,6 +78,8 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("disk_used_ratio", "ratio", ("target", "path"),
            "Used / (used + available) space of the filesystem, as df's Use%"),
     Signal("dependency_vulnerabilities", "count", _T, "Known vulnerabilities in the dependencies"),
+    # the monitor's own delivery: target = channel name
+    Signal("notification_channel_up", "bool", _T, "0 when a notification channel gave up on a message"),
 )
 
 CATALOG: dict[str, Signal] = {s.name: s for s in SIGNALS}

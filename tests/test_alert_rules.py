@@ -26,6 +26,7 @@ SPEC = [
     ("ErrorRateHigh", "high", "api_error_ratio", ">", 0.05, 300, 0.03, 120),
     ("RedisDown", "high", "redis_up", "==", 0, 60, 0, 20),
     ("PostgresDown", "high", "postgres_up", "==", 0, 60, 0, 20),
+    ("NotificationChannelFailing", "high", "notification_channel_up", "==", 0, 0, 0, 0),
     ("TlsCertExpiring", "high", "tls_cert_days_left", "<", 7, 300, 14, 300),
     ("MemoryHigh", "high", "api_memory_ratio", ">", 0.90, 300, 0.90, 120),
     ("ProbeUnknown", "high", "probe_success", "unknown", None, 300, None, 60),

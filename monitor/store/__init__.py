@@ -4,7 +4,7 @@ SQLite by default (a file), PostgreSQL for several replicas; both behind `Store`
 monitored database.
 """
 
-from monitor.store.base import Sample, Store
+from monitor.store.base import OutboxRow, Sample, Store
 from monitor.store.factory import open_store
 
-__all__ = ["Sample", "Store", "open_store"]
+__all__ = ["OutboxRow", "Sample", "Store", "open_store"]

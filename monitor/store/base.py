@@ -14,6 +14,20 @@ from monitor.observation import Observation
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+@dataclass
+class OutboxRow:
+    """One notification for one channel: pending until delivered (sent) or given up (failed)."""
+
+    notification_id: str
+    channel: str
+    created_at: float
+    payload: dict[str, Any]
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt: float = 0.0
+    last_error: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     timestamp: float
@@ -131,6 +145,53 @@ class Store(ABC):
         with self._lock:
             rows = self._execute(self._sql("SELECT value FROM state WHERE key = ?"), (key,))
         return json.loads(rows[0][0]) if rows else None
+
+    # -- the notification outbox -------------------------------------------------------------------
+    def commit_cycle(self, state_key: str, state: Any, outbox: Sequence[OutboxRow]) -> None:
+        """One transaction: the alert state and the notifications it decided. A crash before it replays the
+        cycle (same notification ids); after it, the outbox holds every notification: none is lost."""
+        with self._lock:
+            self._execute(self._sql("INSERT INTO state (key, value) VALUES (?, ?) "
+                                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                          (state_key, json.dumps(state, default=str)))
+            self._executemany(self._sql(
+                "INSERT INTO outbox (notification_id, channel, created_at, payload, status, attempts, next_attempt) "
+                "VALUES (?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (notification_id, channel) DO NOTHING"),
+                [(r.notification_id, r.channel, r.created_at, json.dumps(r.payload, default=str), r.created_at)
+                 for r in outbox])
+            self._commit()
+
+    def outbox_add(self, rows: Sequence[OutboxRow]) -> None:
+        with self._lock:
+            self._executemany(self._sql(
+                "INSERT INTO outbox (notification_id, channel, created_at, payload, status, attempts, next_attempt) "
+                "VALUES (?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (notification_id, channel) DO NOTHING"),
+                [(r.notification_id, r.channel, r.created_at, json.dumps(r.payload, default=str), r.created_at)
+                 for r in rows])
+            self._commit()
+
+    def outbox_pending(self, limit: int = 500) -> list[OutboxRow]:
+        """Undelivered entries in the order they were decided (per channel that is the delivery order)."""
+        with self._lock:
+            rows = self._execute(self._sql(
+                "SELECT notification_id, channel, created_at, payload, status, attempts, next_attempt, last_error "
+                "FROM outbox WHERE status = 'pending' ORDER BY created_at, seq LIMIT ?"), (limit,))
+        return [OutboxRow(r[0], r[1], float(r[2]), json.loads(r[3]), r[4], int(r[5]), float(r[6]), r[7]) for r in rows]
+
+    def outbox_update(self, row: OutboxRow) -> None:
+        with self._lock:
+            self._execute(self._sql(
+                "UPDATE outbox SET status = ?, attempts = ?, next_attempt = ?, last_error = ? "
+                "WHERE notification_id = ? AND channel = ?"),
+                (row.status, row.attempts, row.next_attempt, row.last_error, row.notification_id, row.channel))
+            self._commit()
+
+    def outbox_all(self) -> list[OutboxRow]:
+        with self._lock:
+            rows = self._execute(self._sql(
+                "SELECT notification_id, channel, created_at, payload, status, attempts, next_attempt, last_error "
+                "FROM outbox ORDER BY created_at, seq"))
+        return [OutboxRow(r[0], r[1], float(r[2]), json.loads(r[3]), r[4], int(r[5]), float(r[6]), r[7]) for r in rows]
 
     def prune(self, now: float) -> int:
         """Drop samples older than the retention; returns how many."""

@@ -21,6 +21,10 @@ class PostgresStore(Store):
         "CREATE TABLE IF NOT EXISTS latest (series_id bigint PRIMARY KEY REFERENCES series (id), "
         "ts double precision NOT NULL, value double precision, error text, details text)",
         "CREATE TABLE IF NOT EXISTS state (key text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS outbox (seq bigserial PRIMARY KEY, notification_id text NOT NULL, "
+        "channel text NOT NULL, created_at double precision NOT NULL, payload text NOT NULL, status text NOT NULL, "
+        "attempts integer NOT NULL, next_attempt double precision NOT NULL, last_error text, "
+        "UNIQUE (notification_id, channel))",
     )
 
     def __init__(self, dsn: str, retention: float) -> None:

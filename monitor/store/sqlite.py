@@ -18,6 +18,9 @@ class SqliteStore(Store):
         "CREATE TABLE IF NOT EXISTS latest (series_id INTEGER PRIMARY KEY, ts REAL NOT NULL, value REAL, "
         "error TEXT, details TEXT)",
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, notification_id TEXT NOT NULL, "
+        "channel TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL, next_attempt REAL NOT NULL, last_error TEXT, UNIQUE (notification_id, channel))",
     )
 
     def __init__(self, path: str, retention: float) -> None:

@@ -1,0 +1,167 @@
+"""Delivery without loss: every notification is in the store's outbox before anything is sent.
+
+Each (notification, channel) row is sent by the worker in the order it was decided, retried with
+exponential backoff (honouring a receiver's Retry-After), and kept pending across restarts. A
+channel that keeps failing gives up the row, hands the notification to the tier's next fallback
+channel, and reports itself down (`notification_channel_up` 0), which is an alert of its own.
+Rows of one channel are delivered strictly in order: a row waiting to be retried holds the ones
+behind it, so an alert's resolve never overtakes its firing message.
+
+The `log` channel (console + JSON-lines file) records every notification: it is the embedded
+default, and the whole delivery when no credentials are configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from alerts.dispatch import Notification
+from alerts.notifiers.outgoing import Outgoing
+from alerts.routing import RoutingConfig
+from monitor.observation import Observation
+from monitor.selfmetrics import SelfMetrics
+from monitor.store import OutboxRow, Store
+
+log = logging.getLogger("converge.alerts.outbox")
+LOG_CHANNEL = "log"
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, message: Outgoing) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+    max_attempts: int = 6
+    send_timeout: float = 20.0
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base * self.factor ** max(0, attempts - 1))
+        return max(backoff, retry_after or 0.0)
+
+
+def outbox_rows(note: Notification, text: str, configured: Collection[str]) -> list[OutboxRow]:
+    """The rows one notification becomes: the log, and each of its channels that is configured."""
+    payload = {"notification": note.to_dict(), "text": text}
+    channels = [LOG_CHANNEL, *(c for c in note.channels if c in configured)]
+    return [OutboxRow(note.id, c, note.created_at, payload) for c in channels]
+
+
+class FanOut:
+    """Several notifiers as one channel (the log: console and JSON-lines file)."""
+
+    def __init__(self, name: str, notifiers: Sequence[Notifier]) -> None:
+        self.name = name
+        self.notifiers = list(notifiers)
+
+    async def send(self, message: Outgoing) -> None:
+        for notifier in self.notifiers:
+            await notifier.send(message)
+
+
+class DeliveryWorker:
+    def __init__(self, store: Store, channels: Mapping[str, Notifier], routing: RoutingConfig | None = None, *,
+                 policy: RetryPolicy | None = None, metrics: SelfMetrics | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.channels = dict(channels)
+        self.routing = routing or RoutingConfig()
+        self.policy = policy or RetryPolicy()
+        self.metrics = metrics
+        self.clock = clock
+        self._health: dict[str, bool] = {}
+
+    @property
+    def configured(self) -> set[str]:
+        return set(self.channels) - {LOG_CHANNEL}
+
+    async def run_once(self) -> int:
+        """Send what is due; returns how many rows were delivered."""
+        rows = self.store.outbox_pending()
+        if self.metrics is not None:
+            self.metrics.outbox_pending.set(len(rows))
+        held: set[str] = set()
+        delivered = 0
+        for row in rows:
+            if row.channel in held:
+                continue
+            if row.next_attempt > self.clock():
+                held.add(row.channel)  # in order per channel: nothing overtakes a row waiting to retry
+                continue
+            if await self._deliver(row):
+                delivered += 1
+            elif row.status == "pending":
+                held.add(row.channel)
+        return delivered
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        notifier = self.channels.get(row.channel)
+        now = self.clock()
+        if notifier is None:  # the channel was removed from the config: record it and give the row up
+            self._give_up(row, now, "channel is not configured")
+            return False
+        message = Outgoing(Notification.from_dict(row.payload["notification"]), row.payload["text"])
+        try:
+            await asyncio.wait_for(notifier.send(message), self.policy.send_timeout)
+        except Exception as exc:  # DeliveryError carries retryable/retry_after; anything else is retried
+            self._failed(row, now, exc)
+            return False
+        row.status, row.last_error = "sent", None
+        row.attempts += 1
+        self.store.outbox_update(row)
+        self._count(row.channel, "sent")
+        self._set_health(row.channel, True, now)
+        return True
+
+    def _failed(self, row: OutboxRow, now: float, exc: Exception) -> None:
+        reason = str(getattr(exc, "reason", "") or type(exc).__name__)
+        if isinstance(exc, TimeoutError):
+            reason = f"timed out after {self.policy.send_timeout:g}s"
+        retryable = bool(getattr(exc, "retryable", True))
+        row.attempts += 1
+        row.last_error = reason[:500]
+        if retryable and row.attempts < self.policy.max_attempts:
+            row.next_attempt = now + self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
+            self.store.outbox_update(row)
+            self._count(row.channel, "retry")
+            log.warning("delivery failed, will retry", extra={"channel": row.channel, "attempt": row.attempts,
+                                                              "reason": row.last_error})
+            return
+        self._give_up(row, now, reason)
+
+    def _give_up(self, row: OutboxRow, now: float, reason: str) -> None:
+        row.status, row.last_error = "failed", reason[:500]
+        self.store.outbox_update(row)
+        self._count(row.channel, "failed")
+        log.error("delivery gave up", extra={"channel": row.channel, "reason": row.last_error})
+        self._set_health(row.channel, False, now, reason)
+        if row.channel == LOG_CHANNEL:
+            return
+        note = row.payload["notification"]
+        # The next channel in the tier's fallback order that is not already carrying this notification.
+        for channel in self.routing.fallbacks(note["tier"], row.channel, exclude=note["channels"]):
+            if channel in self.channels:
+                self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
+                self._count(row.channel, "fallback")
+                break
+
+    def _set_health(self, channel: str, up: bool, now: float, reason: str | None = None) -> None:
+        if channel == LOG_CHANNEL or self._health.get(channel) == up:
+            return
+        self._health[channel] = up
+        self.store.write([Observation("notification_channel_up", 1.0 if up else 0.0, now, {"target": channel},
+                                      error=None if up else reason)])
+
+    def _count(self, channel: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.notifications.labels(channel, outcome).inc()

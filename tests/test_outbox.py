@@ -1,0 +1,136 @@
+"""The outbox: nothing lost, nothing sent twice, retries with backoff, order per channel, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from alerts.dispatch import Kind, Notification
+from alerts.model import Tier
+from alerts.notifiers.outgoing import Outgoing
+from alerts.outbox import LOG_CHANNEL, DeliveryWorker, RetryPolicy, outbox_rows
+from monitor.store.sqlite import SqliteStore
+
+T0 = 1_769_619_600.0
+
+
+class Flaky:
+    """A channel that fails as told: a list of exceptions to raise, then success."""
+
+    def __init__(self, name: str, failures: list[Exception] | None = None) -> None:
+        self.name = name
+        self.failures = list(failures or [])
+        self.received: list[str] = []
+        self.attempts = 0
+
+    async def send(self, message: Outgoing) -> None:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.received.append(f"{message.notification.kind}:{message.notification.group}")
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.retryable, self.retry_after = reason, retryable, retry_after
+
+
+def note(kind: Kind, n: int, channels: tuple[str, ...] = ("slack",), tier: Tier = Tier.HIGH) -> Notification:
+    return Notification(id=f"{kind}-{n}", kind=kind, tier=tier, group=f"Rule{n}", alerts=(), channels=channels,
+                        recipients=(), mention_channel=False, created_at=T0 + n)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
+
+
+def enqueue(store: SqliteStore, *notes: Notification, configured: tuple[str, ...] = ("slack", "email", "sms")) -> None:
+    store.commit_cycle("alerting", {}, [r for n in notes for r in outbox_rows(n, f"text {n.id}", configured)])
+
+
+def drain(worker: DeliveryWorker, clock: Clock, seconds: float, step: float = 1.0) -> None:
+    for _ in range(int(seconds / step)):
+        asyncio.run(worker.run_once())
+        clock.now += step
+
+
+def test_retries_with_backoff_then_delivers_exactly_once_in_order(store: SqliteStore) -> None:
+    clock = Clock()
+    slack = Flaky("slack", [Refused("500", True), Refused("500", True), Refused("500", True)])
+    log = Flaky(LOG_CHANNEL)
+    worker = DeliveryWorker(store, {"slack": slack, LOG_CHANNEL: log}, clock=clock)
+    enqueue(store, note(Kind.FIRING, 1), note(Kind.RESOLVED, 2))
+    drain(worker, clock, 20)
+    assert slack.received == ["firing:Rule1", "resolved:Rule2"]  # once each, firing before resolve
+    assert slack.attempts == 5  # three failures with backoff 1 s, 2 s, 4 s; nothing overtook the first
+    assert log.received == ["firing:Rule1", "resolved:Rule2"]
+    enqueue(store, note(Kind.FIRING, 1))  # the same decision replayed after a crash: not sent again
+    drain(worker, clock, 3)
+    assert slack.received == ["firing:Rule1", "resolved:Rule2"]
+
+
+def test_retry_after_is_honoured(store: SqliteStore) -> None:
+    clock = Clock()
+    slack = Flaky("slack", [Refused("429", True, retry_after=7)])
+    worker = DeliveryWorker(store, {"slack": slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    enqueue(store, note(Kind.FIRING, 1))
+    drain(worker, clock, 6.5, step=0.5)
+    assert slack.received == [] and slack.attempts == 1
+    drain(worker, clock, 2, step=0.5)
+    assert slack.received == ["firing:Rule1"]
+
+
+def test_a_channel_that_keeps_failing_falls_back_and_is_reported_down(store: SqliteStore) -> None:
+    clock = Clock()
+    sms = Flaky("sms", [Refused("503", True)] * 10)
+    email = Flaky("email")
+    slack = Flaky("slack")
+    worker = DeliveryWorker(store, {"sms": sms, "slack": slack, "email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)},
+                            policy=RetryPolicy(max_attempts=3), clock=clock)
+    enqueue(store, note(Kind.FIRING, 1, channels=("sms", "slack"), tier=Tier.CRITICAL))
+    drain(worker, clock, 30)
+    assert sms.attempts == 3 and sms.received == []
+    assert slack.received == ["firing:Rule1"]
+    assert email.received == ["firing:Rule1"]  # critical falls back SMS -> (Slack already has it) -> email
+    health = {o.labels["target"]: o for o in store.latest() if o.signal == "notification_channel_up"}
+    assert health["sms"].value == 0 and "503" in (health["sms"].error or "")
+
+
+def test_not_retryable_gives_up_at_once(store: SqliteStore) -> None:
+    clock = Clock()
+    slack = Flaky("slack", [Refused("404 no such webhook", False)])
+    email = Flaky("email")
+    worker = DeliveryWorker(store, {"slack": slack, "email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    enqueue(store, note(Kind.FIRING, 1))
+    drain(worker, clock, 3)
+    assert slack.attempts == 1 and email.received == ["firing:Rule1"]
+    rows = {(r.channel, r.status) for r in store.outbox_all()}
+    assert ("slack", "failed") in rows and ("email", "sent") in rows
+
+
+def test_pending_rows_survive_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
+    enqueue(store, note(Kind.FIRING, 1))
+    store.close()  # the monitor dies before delivering
+    reopened = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
+    slack = Flaky("slack")
+    drain(DeliveryWorker(reopened, {"slack": slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock), clock, 2)
+    assert slack.received == ["firing:Rule1"]
+
+
+def test_only_configured_channels_get_rows_and_the_log_always(store: SqliteStore) -> None:
+    rows = outbox_rows(note(Kind.FIRING, 1, channels=("sms", "slack")), "t", configured=("slack",))
+    assert [r.channel for r in rows] == [LOG_CHANNEL, "slack"]
