@@ -41,6 +41,12 @@ class AlertService:
         self.store = store
         self.channels = set(channels)
         self.clock = clock
+        self._holds: dict[str, str] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Build the engine, dispatcher and silences afresh from the config and the stored state."""
+        config = self.config
         alerting = config.alerting
         # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
         ages = {t.name: 3 * t.interval + t.timeout for t in config.all_targets()}
@@ -52,7 +58,6 @@ class AlertService:
         self.maintenance = MaintenanceSchedule(config.maintenance)
         window = config.event
         self.in_event: Callable[[float], bool] = window.contains if window is not None else (lambda _t: False)
-        self._holds: dict[str, str] = {}
         self._restore()
 
     # -- persistence -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from alerts.model import TIER_ORDER, Tier
 from alerts.service import AlertService
@@ -72,7 +73,7 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b")
 _IPV6 = re.compile(r"(?<![\w:])(?:(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}(?![\w:])|[0-9a-f]{0,4}::[0-9a-f:.]*)", re.I)
-_ERROR_CLASS = re.compile(r"^([a-z][a-z_ ]{0,23})(?::|$)")
+_ERROR_CLASS = re.compile(r"^([a-z][a-z_ ]{0,23})(?::\s|$)")
 
 
 def scrub(text: str) -> str:
@@ -375,7 +376,8 @@ def _num(value: Any) -> float | None:
 
 def _finalize(value: Any) -> Any:
     # Every {{ expression }} the templates print is scrubbed: a second line of defence behind the view.
-    return scrub(value) if isinstance(value, str) else value
+    # Markup is the output of our own macros, whose expressions were scrubbed when the macro ran.
+    return scrub(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def template_env() -> Environment:

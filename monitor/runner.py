@@ -18,7 +18,9 @@ from alerts.notifiers.jsonl import JsonLinesNotifier
 from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut, Notifier
 from alerts.service import AlertService
 from monitor.config import Config
+from monitor.leader import Leadership
 from monitor.scheduler import ProbeScheduler
+from monitor.selfmetrics import SelfMetrics
 from monitor.server import create_server
 from monitor.store import Store, open_store
 from probes.deadman import ping
@@ -66,12 +68,20 @@ def delivery_channels(config: Config) -> dict[str, Notifier]:
     return {LOG_CHANNEL: log_channel}
 
 
-async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker) -> None:
+async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker,
+                           leadership: Leadership, metrics: SelfMetrics) -> None:
+    was_leader = False
     while True:
         now = time.time()
         try:
-            alerts.evaluate(now)
-            await worker.run_once()
+            leader = await asyncio.to_thread(leadership.check)
+            metrics.leader.set(1 if leader else 0)
+            if leader and not was_leader:
+                alerts.reload()  # take over from the stored state: timers, acks, silences, what was sent
+            was_leader = leader
+            if leader:
+                alerts.evaluate(now)
+                await worker.run_once()
         except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state
             log.exception("alert evaluation failed")
         event = alerts.in_event(now)
@@ -95,7 +105,9 @@ async def serve(config: Config) -> int:
     scheduler.start()
     serving = asyncio.create_task(server.serve())
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
-    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, worker))
+    dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
+    leadership = Leadership(dsn)
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, worker, leadership, scheduler.metrics))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
@@ -117,6 +129,7 @@ async def serve(config: Config) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await evaluating
     await scheduler.shutdown()
+    leadership.release()
     store.close()
     print("converge-monitor: stopped", file=sys.stderr, flush=True)
     return code
