@@ -1,16 +1,19 @@
 """The API's Prometheus instrumentation: the contract the monitor and the dashboards read.
 
 Request metrics are recorded by a pure-ASGI middleware that reads the matched route template from
-the scope FastAPI fills in (no second route match, no Request object) and caches the labelled
-children, so a request costs one dict lookup, one observe and one inc.
+the scope FastAPI fills in (no second route match, no Request object). With one worker a request
+costs one dict lookup, one bisect and two list increments into plain accumulators, which a
+collector turns into the histogram and the counter at scrape time (bench/: about 2-4 us instead of
+10-13 us through prometheus_client's locked values).
 
 Several workers: when PROMETHEUS_MULTIPROC_DIR is set before this module is imported (what
-`python -m app serve --workers N` does), prometheus_client keeps every value in per-process files
-and /metrics merges them, so the counts are the instance's, not one worker's.
+`python -m app serve --workers N` does), the same middleware records through prometheus_client's
+per-process files instead, and /metrics merges them, so the counts are the instance's.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import time
@@ -28,8 +31,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,11 +53,82 @@ UNMATCHED_ROUTE = "__unmatched__"
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LABELS = ("method", "route", "status_code")
 
-REQUEST_DURATION = Histogram("http_request_duration_seconds", "Duration of HTTP requests in seconds",
-                             _LABELS, buckets=LATENCY_BUCKETS, registry=REGISTRY)
-REQUESTS = Counter("http_requests_total", "Total number of HTTP requests", _LABELS, registry=REGISTRY)
-IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being served", registry=REGISTRY,
-                  multiprocess_mode="livesum")
+_DURATION_HELP = "Duration of HTTP requests in seconds"
+_TOTAL_HELP = "Total number of HTTP requests"
+_IN_FLIGHT_HELP = "HTTP requests being served"
+
+
+class RequestStats:
+    """Request metrics in plain Python accumulators: per (method, route, status) a running sum and one count
+    per bucket. No prometheus_client call and no lock per request (the middleware runs on the event-loop
+    thread only); RequestStatsCollector turns them into the histogram, counter and gauge at scrape time."""
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = list(bounds)
+        self.series: dict[tuple[str, str, int], list[float]] = {}
+        self.in_flight = 0
+
+    def start(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.in_flight -= 1
+        series = self.series.get((method, route, status))
+        if series is None:
+            series = self.series[(method, route, status)] = [0.0] * (len(self.bounds) + 2)
+        series[0] += seconds
+        series[1 + bisect.bisect_left(self.bounds, seconds)] += 1  # le is inclusive, as in Prometheus
+
+
+class RequestStatsCollector(Collector):
+    def __init__(self, stats: RequestStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterable[Any]:
+        hist = HistogramMetricFamily("http_request_duration_seconds", _DURATION_HELP, labels=list(_LABELS))
+        total = CounterMetricFamily("http_requests_total", _TOTAL_HELP, labels=list(_LABELS))
+        bounds = [*(floatToGoString(b) for b in self.stats.bounds), "+Inf"]
+        for (method, route, status), acc in list(self.stats.series.items()):
+            running, buckets = 0, []
+            for bound, n in zip(bounds, acc[1:], strict=True):
+                running += int(n)
+                buckets.append((bound, running))
+            values = [method, route, str(status)]
+            hist.add_metric(values, buckets, acc[0])
+            total.add_metric(values, running)
+        yield hist
+        yield total
+        yield GaugeMetricFamily("http_requests_in_flight", _IN_FLIGHT_HELP, value=self.stats.in_flight)
+
+
+class FileBackedStats(RequestStats):
+    """Several workers (PROMETHEUS_MULTIPROC_DIR): prometheus_client's per-process files, merged at scrape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.duration = Histogram("http_request_duration_seconds", _DURATION_HELP, _LABELS,
+                                  buckets=LATENCY_BUCKETS, registry=None)
+        self.total = Counter("http_requests_total", _TOTAL_HELP, _LABELS, registry=None)
+        self.gauge = Gauge("http_requests_in_flight", _IN_FLIGHT_HELP, registry=None, multiprocess_mode="livesum")
+        self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def start(self) -> None:
+        self.gauge.inc()
+
+    def finish(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.gauge.dec()
+        children = self.children.get((method, route, status))
+        if children is None:
+            code = str(status)
+            children = self.children[(method, route, status)] = (self.duration.labels(method, route, code),
+                                                                 self.total.labels(method, route, code))
+        children[0].observe(seconds)
+        children[1].inc()
+
+
+STATS: RequestStats = FileBackedStats() if MULTIPROCESS else RequestStats()
+if not MULTIPROCESS:
+    REGISTRY.register(RequestStatsCollector(STATS))
 UNHANDLED = Counter("converge_unhandled_exceptions_total", "Exceptions no handler caught (answered 500)",
                     ("route", "exception"), registry=REGISTRY)
 WEBSOCKETS = Gauge("converge_websocket_connections", "Open websocket connections", registry=REGISTRY,
@@ -165,19 +240,9 @@ def render(registry: CollectorRegistry) -> bytes:
 class MetricsMiddleware:
     """Pure-ASGI request metrics: duration histogram, request counter, in-flight gauge, unhandled errors."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, stats: RequestStats | None = None) -> None:
         self.app = app
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def _record(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            code = str(status)
-            children = (REQUEST_DURATION.labels(method, route, code), REQUESTS.labels(method, route, code))
-            self._children[key] = children
-        children[0].observe(seconds)
-        children[1].inc()
+        self.stats = stats or STATS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,7 +256,8 @@ class MetricsMiddleware:
                 status = message["status"]
             return send(message)
 
-        IN_FLIGHT.inc()
+        stats = self.stats
+        stats.start()
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_wrapper)
@@ -199,8 +265,7 @@ class MetricsMiddleware:
             UNHANDLED.labels(route_of(scope), type(exc).__name__).inc()
             raise
         finally:
-            IN_FLIGHT.dec()
-            self._record(scope["method"], route_of(scope), status, time.perf_counter() - start)
+            stats.finish(scope["method"], route_of(scope), status, time.perf_counter() - start)
 
 
 def route_of(scope: Scope) -> str:

@@ -1,0 +1,1 @@
+"""Small ASGI apps the benchmarks serve with uvicorn."""
