@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from alerts.ack import AckError, ack_url, make_ack_token, verify_ack_token
@@ -19,7 +20,7 @@ from alerts.engine import AlertEngine, stale_after
 from alerts.inhibition import inhibited
 from alerts.maintenance import MaintenanceSchedule
 from alerts.message import render_text
-from alerts.model import Alert, State
+from alerts.model import Alert, State, Tier
 from alerts.outbox import outbox_rows
 from alerts.silences import Matcher, Silence, SilenceBook
 from monitor.config import Config
@@ -62,9 +63,13 @@ class AlertService:
 
     # -- persistence -----------------------------------------------------------------------------------
     def _restore(self) -> None:
+        self._external: dict[str, Alert] = {}
+        self.last_firing: list[Alert] = []
+        self.last_resolved: list[Alert] = []
         state = self.store.get_state(STATE_KEY)
         if not state:
             return
+        self._external = {a.id: a for a in map(alert_from_dict, state.get("external", []))}
         self.engine.restore(state.get("engine", {}))
         self.dispatcher.restore(state.get("dispatch"))
         declared = {s.id for s in self.silences.list()}
@@ -74,7 +79,23 @@ class AlertService:
 
     def _state(self) -> dict[str, Any]:
         return {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),
-                "silences": self.silences.to_dicts()}
+                "silences": self.silences.to_dicts(), "external": [alert_to_dict(a) for a in self._external.values()]}
+
+    # -- alerts from elsewhere (Alertmanager webhooks) -----------------------------------------------
+    def receive(self, alerts: Iterable[Alert]) -> int:
+        """Take alerts decided elsewhere into the pipeline: the next cycle notifies, holds and escalates them."""
+        count = 0
+        for alert in alerts:
+            known = self._external.get(alert.id)
+            if alert.state == State.FIRING:
+                if known is not None and known.state == State.FIRING:
+                    alert.fired_at = known.fired_at  # a re-sent alert keeps its first firing time
+                self._external[alert.id] = alert
+            elif known is not None:
+                known.state, known.resolved_at = State.RESOLVED, alert.resolved_at or self.clock()
+            count += 1
+        self._persist()
+        return count
 
     def _persist(self) -> None:
         self.store.put_state(STATE_KEY, self._state())
@@ -97,8 +118,13 @@ class AlertService:
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
         transitions = self.engine.evaluate(self.store.latest(), now, in_event)
-        firing = self.engine.alerts((State.FIRING,))
-        resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
+        self.last_firing = self.engine.alerts((State.FIRING,))
+        self.last_resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
+        external = list(self._external.values())
+        firing = [*self.last_firing, *(a for a in external if a.state == State.FIRING)]
+        resolved = [*self.last_resolved, *(a for a in external if a.state == State.RESOLVED)]
+        for alert in resolved:
+            self._external.pop(alert.id, None)  # passed to the dispatcher once, for its resolve message
         self._holds = self.holds(firing, now)
         notes = self.dispatcher.step([*firing, *resolved], now, in_event, self._holds)
         self.silences.prune(now, self.config.silences.retention)
@@ -117,7 +143,7 @@ class AlertService:
 
     def ack(self, alert_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
         now = self.clock() if now is None else now
-        alert = self.engine.get(alert_id)
+        alert = self.engine.get(alert_id) or self._external.get(alert_id)
         if alert is None or alert.state != State.FIRING or not self.dispatcher.ack(alert_id, actor, now):
             raise AckRefused(f"no firing alert {alert_id}")
         self._persist()
@@ -157,5 +183,16 @@ class AlertService:
                 "notified_at": record.get("notified_at"), "held": self._holds.get(alert.id)}
 
     def active(self) -> list[dict[str, Any]]:
-        alerts = self.engine.alerts((State.PENDING, State.FIRING))
+        alerts = [*self.engine.alerts((State.PENDING, State.FIRING)),
+                  *(a for a in self._external.values() if a.state == State.FIRING)]
         return [self.view(a) for a in sorted(alerts, key=lambda a: (list(type(a.tier)).index(a.tier), a.rule))]
+
+
+def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    out = asdict(alert)
+    out["tier"], out["state"] = str(alert.tier), str(alert.state)
+    return out
+
+
+def alert_from_dict(data: Mapping[str, Any]) -> Alert:
+    return Alert(**{**data, "tier": Tier(data["tier"]), "state": State(data["state"])})

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from alerts.ack import check_bearer
+from alerts.alertmanager import PayloadError, from_webhook
 from alerts.service import AckRefused, AlertService
 from alerts.silences import SilenceError, SilenceNotFound
 from monitor.targets import Duration
@@ -105,6 +106,16 @@ def alerts_router(service: AlertService) -> APIRouter:
             raise HTTPException(404, f"no silence {silence_id}") from None
         except SilenceError as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @router.post("/alertmanager")
+    async def alertmanager_webhook(request: Request, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Alertmanager's webhook receiver (payload version 4): delivered through our tiers and on-call."""
+        authorize(authorization)
+        try:
+            alerts = from_webhook(await request.json())
+        except (PayloadError, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"received": service.receive(alerts)}
 
     @router.get("/rules")
     def rules() -> dict[str, Any]:

@@ -136,9 +136,15 @@ def fmt_time(ts: float, zone: tzinfo) -> str:
 
 # -- sparklines --------------------------------------------------------------------------------------------
 def sparkline(samples: Sequence[Sample], since: float, until: float) -> dict[str, Any]:
-    """SVG polyline segments (a gap wherever the value was unknown), scaled 0..max over the window."""
+    """SVG polyline segments (a gap wherever the value was unknown), scaled 0..max over the window.
+
+    A monitor that started minutes ago has less than the window: the line then spans the history
+    there is (the caption says how long), rather than a sliver at the right edge.
+    """
     known = [s.value for s in samples if s.value is not None]
     top = max(known, default=0.0) or 1.0
+    if samples:
+        since = max(since, samples[0].timestamp)
     span = max(until - since, 1.0)
     segments: list[list[str]] = [[]]
     for s in samples:
@@ -155,7 +161,8 @@ def sparkline(samples: Sequence[Sample], since: float, until: float) -> dict[str
     areas = [f"{line.split(',', 1)[0]},{SPARK_H:g} {line} {line.rsplit(' ', 1)[-1].split(',')[0]},{SPARK_H:g}"
              for line in lines]
     return {"lines": lines, "areas": areas, "width": SPARK_W, "height": SPARK_H,
-            "min": min(known, default=None), "max": max(known, default=None), "points": len(known)}
+            "min": min(known, default=None), "max": max(known, default=None), "points": len(known),
+            "span": "last hour" if span >= SPARK_WINDOW - 60 else f"last {fmt_duration(span)}"}
 
 
 def _nudge(point: str) -> str:
@@ -191,7 +198,9 @@ class Board:
             "event": self._event(now),
             "targets": self._targets(latest, now),
             "tiers": self._tiers(firing, now),
-            "pending": [self._alert_row(a, now) for a in alerts if a["state"] == "pending"],
+            # Advisory rules (scale up/down hints) pending is noise on a status screen.
+            "pending": [self._alert_row(a, now) for a in alerts if a["state"] == "pending"
+                        and a["tier"] != Tier.ADVISORY],
             "open": {t: sum(1 for a in firing if a["tier"] == t) for t in ("critical", "high")},
             "slos": self._slos(),
             "signals": signals,
@@ -339,7 +348,7 @@ class Board:
                 spark = sparkline(history, now - SPARK_WINDOW, now)
                 series.append({"target": target, "value": fmt_value(obs.value, unit), "level": level, "spark": spark,
                                "range": f"{fmt_value(spark['min'], unit)} – {fmt_value(spark['max'], unit)}"
-                               if spark["points"] else "no history"})
+                               f" · {spark['span']}" if spark["points"] else "no data in the last hour"})
             out.append({"signal": key.signal, "title": key.title, "series": series})
         return out
 
@@ -380,10 +389,21 @@ def _finalize(value: Any) -> Any:
     return scrub(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
+_NUMBER = re.compile(r"^([-\d.,]+)\s*(.*)$")
+
+
+def split_unit(value: str) -> tuple[str, str]:
+    """"2,100/min" -> ("2,100", "/min"): the kiosk prints the unit smaller than the number."""
+    m = _NUMBER.match(value)
+    return (m.group(1), m.group(2)) if m else (value, "")
+
+
 def template_env() -> Environment:
-    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                       autoescape=select_autoescape(["html", "j2"], default=True),
-                       finalize=_finalize, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"], default=True),
+                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True)
+    env.filters["split_unit"] = split_unit
+    return env
 
 
 def board_router(scheduler: ProbeScheduler, alerts: AlertService | None,

@@ -30,6 +30,7 @@ from monitor.config_errors import ConfigError, Loc, Problem, format_loc
 from monitor.config_problems import validation_problems
 from monitor.config_sections import (
     AlertingConfig,
+    AlertmanagerConfig,
     ApiTargets,
     DeadmanConfig,
     EventWindow,
@@ -67,6 +68,7 @@ class Config(Section):
     silences: SilencesConfig = Field(default_factory=SilencesConfig)
     maintenance: MaintenanceWindows = Field(default_factory=list)
     ack: AckConfig | None = None
+    alertmanager: AlertmanagerConfig | None = None
     channels: Loose = loose_field()
     slos: Loose = loose_field()
 

@@ -11,7 +11,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from alerts.model import Tier
 from monitor.targets import ApiMetricsTarget, Duration, HttpTarget, SyntheticTarget
@@ -63,6 +72,14 @@ class ServerConfig(Section):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     # Bearer token for the write endpoints (ack, silences); without it they are refused.
     api_token: SecretStr | None = None
+
+
+class AlertmanagerConfig(Section):
+    """Forward the monitor's alerts to an Alertmanager (`/api/v2/alerts`), as Prometheus would."""
+
+    url: AnyHttpUrl
+    forward: bool = True
+    resend_ahead: Duration = 180.0  # endsAt of a firing alert: this far ahead, renewed every cycle
 
 
 class AlertingConfig(Section):

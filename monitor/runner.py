@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import uvicorn
 
+from alerts.alertmanager import AlertmanagerForwarder
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.notifiers.jsonl import JsonLinesNotifier
 from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut, Notifier
@@ -70,6 +71,10 @@ def delivery_channels(config: Config) -> dict[str, Notifier]:
 
 async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker,
                            leadership: Leadership, metrics: SelfMetrics) -> None:
+    am = config.alertmanager
+    forwarder = AlertmanagerForwarder(str(am.url), am.resend_ahead,
+                                      f"http://{config.server.host}:{config.server.port}/api/alerts") \
+        if am is not None and am.forward else None
     was_leader = False
     while True:
         now = time.time()
@@ -82,6 +87,8 @@ async def _evaluation_loop(config: Config, alerts: AlertService, worker: Deliver
             if leader:
                 alerts.evaluate(now)
                 await worker.run_once()
+                if forwarder is not None:
+                    await forwarder.forward(alerts.last_firing, alerts.last_resolved, now)
         except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state
             log.exception("alert evaluation failed")
         event = alerts.in_event(now)
