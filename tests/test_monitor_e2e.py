@@ -224,6 +224,19 @@ def test_silences_through_the_cli(monitor: MonitorServer) -> None:
     assert bad.returncode == 1 and "--duration" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_probe_cli_runs_once_as_table_or_json(monitor: MonitorServer) -> None:
+    table = cli(monitor, "probe", "--once", "--target", "redis", "--target", "disks")
+    assert table.returncode == 0, table.stderr
+    assert "redis_up" in table.stdout and "disk_used_ratio" in table.stdout and "yes" in table.stdout
+    as_json = cli(monitor, "probe", "--target", "postgres", "--json")
+    data = json.loads(as_json.stdout)
+    assert {o["signal"]: o["value"] for o in data["postgres"]}["postgres_up"] == 1
+    failing = cli(monitor, "probe", "--target", "hung")
+    assert failing.returncode == 1 and "timeout" in failing.stdout
+    unknown = cli(monitor, "probe", "--target", "nope")
+    assert unknown.returncode == 2 and "no enabled target named nope" in unknown.stderr
+
+
 def test_rules_cli_shows_overrides(monitor: MonitorServer) -> None:
     out = cli(monitor, "rules")
     assert out.returncode == 0
