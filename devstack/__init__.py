@@ -11,5 +11,5 @@ from devstack.process import MissingBinaryError, free_port
 from devstack.prometheus import PrivatePrometheus, PrometheusError
 from devstack.redis import PrivateRedis
 
-__all__ = ["ApiServer", "MissingBinaryError", "PrivateAlertmanager", "PrivatePostgres", "PrivatePrometheus", "PrivateRedis",
-           "PrometheusError", "free_port"]
+__all__ = ["ApiServer", "MissingBinaryError", "PrivateAlertmanager", "PrivatePostgres", "PrivatePrometheus",
+           "PrivateRedis", "PrometheusError", "free_port"]

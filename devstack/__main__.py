@@ -47,7 +47,12 @@ def main() -> int:
     cmd = sub.add_parser("up", help="start PostgreSQL, Redis and the seeded API until Ctrl-C")
     cmd.add_argument("--attendees", type=int, default=200)
     cmd.add_argument("--port", type=int, default=0)
+    sub.add_parser("demo", help="the stack, synthetic traffic and converge-monitor watching it, until Ctrl-C")
     args = parser.parse_args()
+    if args.command == "demo":
+        from devstack.demo import demo
+
+        return demo()
     return up(args.attendees, args.port)
 
 

@@ -102,6 +102,12 @@ class PrivatePostgres:
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
+    def dump(self, path: Path) -> None:
+        """pg_dump of the database in custom format, written to `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            subprocess.run([self._bin("pg_dump"), "-Fc", self.url], check=True, stdout=out)
+
     @property
     def pid(self) -> int | None:
         pidfile = self.data_dir / "postmaster.pid"
