@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from alerts.dispatch import Kind, Notification
+from alerts.model import Tier
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "templates"
 FIRING_KINDS = (Kind.FIRING, Kind.REMINDER, Kind.ESCALATION)
@@ -104,7 +105,7 @@ class Templates:
                 if name.endswith(".json.j2"):
                     self.render_json(name, **ctx, payload={}, level=0)
                 else:
-                    self.render(name, **ctx, **digest, level=0)
+                    self.render(name, **ctx, **digest, level=0, a=ctx["alerts"][0])
             except TemplateProblem as exc:
                 problems.append(str(exc))
         return problems
@@ -149,8 +150,6 @@ def digest_context(notes: Iterable[Notification], ack_link: AckLink | None = Non
 
 def sample_notification(now: float | None = None, tier: str = "medium", test: bool = False) -> Notification:
     """A made-up notification: `test-notify` sends it, and `check()` renders every template with it."""
-    from alerts.model import Tier
-
     now = datetime.now(UTC).timestamp() if now is None else now
     alert = {"id": "0000000000000000", "rule": "TestNotification", "tier": tier,
              "labels": {"alertname": "TestNotification", "tier": tier, "target": "converge-monitor"},

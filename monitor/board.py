@@ -146,28 +146,26 @@ def sparkline(samples: Sequence[Sample], since: float, until: float) -> dict[str
     if samples:
         since = max(since, samples[0].timestamp)
     span = max(until - since, 1.0)
-    segments: list[list[str]] = [[]]
+    segments: list[list[tuple[float, float]]] = [[]]
     for s in samples:
         if s.value is None:
             if segments[-1]:
                 segments.append([])
             continue
-        x = (s.timestamp - since) / span * SPARK_W
-        y = SPARK_H - 2 - (s.value / top) * (SPARK_H - 6)
-        segments[-1].append(f"{x:.1f},{y:.1f}")
+        segments[-1].append(((s.timestamp - since) / span * SPARK_W, SPARK_H - 2 - (s.value / top) * (SPARK_H - 6)))
     segments = [seg for seg in segments if seg]
-    # A single point would draw nothing: widen it to a short dash.
-    lines = [" ".join(seg) if len(seg) > 1 else f"{_nudge(seg[0])} {seg[0]}" for seg in segments]
-    areas = [f"{line.split(',', 1)[0]},{SPARK_H:g} {line} {line.rsplit(' ', 1)[-1].split(',')[0]},{SPARK_H:g}"
-             for line in lines]
-    return {"lines": lines, "areas": areas, "width": SPARK_W, "height": SPARK_H,
+    for seg in segments:
+        if len(seg) == 1:  # a single point would draw nothing: widen it to a short dash
+            seg.insert(0, (max(seg[0][0] - 3, 0.0), seg[0][1]))
+    return {"lines": [_points(seg) for seg in segments],
+            "areas": [_points([(seg[0][0], SPARK_H), *seg, (seg[-1][0], SPARK_H)]) for seg in segments],
+            "width": SPARK_W, "height": SPARK_H,
             "min": min(known, default=None), "max": max(known, default=None), "points": len(known),
             "span": "last hour" if span >= SPARK_WINDOW - 60 else f"last {fmt_duration(span)}"}
 
 
-def _nudge(point: str) -> str:
-    x, y = point.split(",")
-    return f"{max(float(x) - 3, 0):.1f},{y}"
+def _points(points: Sequence[tuple[float, float]]) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
 
 
 # -- the view ----------------------------------------------------------------------------------------------
@@ -421,12 +419,14 @@ def board_router(scheduler: ProbeScheduler, alerts: AlertService | None,
     def root() -> RedirectResponse:
         return RedirectResponse("/board", status_code=302)
 
+    # async on purpose: rendered on the event loop that also runs the alert evaluation, so the view never
+    # reads the engine's state halfway through a cycle (a sync endpoint would run in a worker thread).
     @router.get("/board", response_class=HTMLResponse)
-    def full() -> HTMLResponse:
+    async def full() -> HTMLResponse:
         return render("board.html.j2", REFRESH_SECONDS)
 
     @router.get("/board/kiosk", response_class=HTMLResponse)
-    def kiosk() -> HTMLResponse:
+    async def kiosk() -> HTMLResponse:
         return render("kiosk.html.j2", KIOSK_REFRESH_SECONDS)
 
     return router

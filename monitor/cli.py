@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from alerts.notifiers import test_notify
 from monitor import cli_alerts
 from monitor.config import ENV_CONFIG, ConfigError, load_config
 from monitor.config_summary import summarize
@@ -80,6 +81,7 @@ COMMANDS: tuple[Command, ...] = (
             cli_alerts._ack_arguments),
     Command("silence", "add, list or expire silences", cli_alerts.silence, cli_alerts._silence_arguments),
     Command("rules", "print the effective alert rules (defaults, overrides, event mode)", cli_alerts.rules),
+    *test_notify.COMMANDS,
 )
 
 

@@ -21,6 +21,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from alerts.ack import AckConfig
 from alerts.maintenance import MaintenanceWindows
+from alerts.notifiers.config import ChannelsConfig
 from alerts.oncall import OnCallConfig
 from alerts.routing import RoutingConfig
 from alerts.rules import Rule, RulesError, load_rules
@@ -69,7 +70,7 @@ class Config(Section):
     maintenance: MaintenanceWindows = Field(default_factory=list)
     ack: AckConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
-    channels: Loose = loose_field()
+    channels: ChannelsConfig = Field(default_factory=lambda: ChannelsConfig({}), repr=False)
     slos: Loose = loose_field()
 
     _source: Path | None = PrivateAttr(None)
@@ -205,7 +206,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={
         "store": config.store.model_copy(update={"path": resolve(config.store.path)}),
         "alerting": config.alerting.model_copy(
-            update={"notifications_file": resolve(config.alerting.notifications_file)}),
+            update={"notifications_file": resolve(config.alerting.notifications_file),
+                    "templates_dir": opt(config.alerting.templates_dir)}),
         "targets": config.targets.model_copy(update={
             "http": [t.model_copy(update={"ca_file": opt(t.ca_file)}) for t in config.targets.http]}),
         "backups": [t.model_copy(update={"directory": opt(t.directory)}) for t in config.backups],

@@ -92,6 +92,7 @@ class AlertingConfig(Section):
     repeat_interval: dict[Tier, Duration] = Field(default_factory=dict)  # per tier; defaults in alerts.dispatch
     # Every notification is also printed and appended here (the embedded default channel).
     notifications_file: str = Field("./var/notifications.jsonl", min_length=1)
+    templates_dir: str | None = None  # a folder whose *.j2 files override alerts/templates/ file by file
 
 
 class EventWindow(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -95,7 +96,7 @@ def summarize(config: Config) -> str:
         lines.append(f"deadman: GET {ping.scheme}://{ping.hostname}/*** after each healthy cycle")
     else:
         lines.append("deadman: none")
-    lines.append("channels: " + _names(config.channels, "none (alerts go to the console)"))
+    lines.append("channels: " + _names(config.channels.root, "none (alerts go to the console)"))
     rules = config.effective_rules()
     enabled = sum(r.enabled for r in rules)
     lines.append(f"rules: {enabled} enabled of {len(rules)} (`converge-monitor rules` lists them)")
@@ -117,15 +118,11 @@ def summarize(config: Config) -> str:
     return "\n".join(lines)
 
 
-def _names(section: Any, empty: str) -> str:
+def _names(channels: Mapping[str, Any], empty: str) -> str:
     # Only names and types: channel settings hold webhook URLs and tokens.
-    if not section:
+    if not channels:
         return empty
-    if isinstance(section, dict):
-        return ", ".join(f"{name}" + (f" ({v['type']})" if isinstance(v, dict) and isinstance(v.get("type"), str)
-                                       else "") for name, v in section.items())
-    names = [str(item.get("name")) if isinstance(item, dict) and "name" in item else "?" for item in section]
-    return ", ".join(names)
+    return ", ".join(f"{name} ({getattr(channel, 'type', '?')})" for name, channel in channels.items())
 
 
 def _count(section: Any) -> str:

@@ -14,10 +14,12 @@ import httpx
 import uvicorn
 
 from alerts.alertmanager import AlertmanagerForwarder
+from alerts.notifiers.config import build_notifiers
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.notifiers.jsonl import JsonLinesNotifier
 from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut, Notifier
 from alerts.service import AlertService
+from alerts.templates import Templates
 from monitor.config import Config
 from monitor.leader import Leadership
 from monitor.scheduler import ProbeScheduler
@@ -63,10 +65,13 @@ async def _deadman_loop(config: Config, scheduler: ProbeScheduler) -> None:
                 await ping(url, client, config.deadman.timeout)
 
 
-def delivery_channels(config: Config) -> dict[str, Notifier]:
+def delivery_channels(config: Config, alerts: AlertService) -> dict[str, Notifier]:
     """The log channel (console + JSON-lines file), always; the configured channels come on top."""
     log_channel = FanOut(LOG_CHANNEL, [ConsoleNotifier(), JsonLinesNotifier(config.alerting.notifications_file)])
-    return {LOG_CHANNEL: log_channel}
+    templates = Templates(config.alerting.templates_dir, config.event.timezone if config.event else "UTC")
+    channels: dict[str, Notifier] = dict(build_notifiers(config.channels, config.oncall, templates=templates,
+                                                         ack_link=alerts.ack_link))
+    return {LOG_CHANNEL: log_channel, **channels}
 
 
 async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker,
@@ -99,8 +104,8 @@ async def _evaluation_loop(config: Config, alerts: AlertService, worker: Deliver
 async def serve(config: Config) -> int:
     store = open_store(config.store)
     scheduler = build_scheduler(config, store)
-    channels = delivery_channels(config)
-    alerts = AlertService(config, store, set(channels) - {LOG_CHANNEL})
+    alerts = AlertService(config, store, set(config.channels.root))
+    channels = delivery_channels(config, alerts)
     worker = DeliveryWorker(store, channels, config.routing, metrics=scheduler.metrics)
     app = create_server(scheduler, alerts)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,

@@ -120,10 +120,11 @@ def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert "check-config" in capsys.readouterr().out
 
 
-def test_secret_in_a_loose_section_is_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_channel_secrets_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN", SECRET)
-    file = write(tmp_path, MINIMAL + "channels:\n  - {name: oncall-sms, token: '${TOKEN}'}\n")
+    file = write(tmp_path, MINIMAL + "channels:\n  oncall-sms: {type: sms, account_sid: ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, auth_token: '${TOKEN}',"
+                 " from_number: '+15555550100'}\n")
     assert main(["check-config", str(file)]) == 0
     out = capsys.readouterr().out
-    assert "channels: oncall-sms" in out and SECRET not in out
+    assert "channels: oncall-sms (sms)" in out and SECRET not in out

@@ -71,11 +71,11 @@ def test_shipped_monitor_yml_takes_its_secrets_from_the_environment() -> None:
 
 def test_env_default_and_escape(tmp_path: Path) -> None:
     text = MINIMAL + "server:\n  host: ${HOST:-0.0.0.0}\n  port: ${PORT:-9999}\n" \
-        "channels:\n  console:\n    note: $${NOT_A_VAR} stays\n"
+        "slos:\n  note: $${NOT_A_VAR} stays\n"
     assert load_config(write(tmp_path, text), environ={}).server.port == 9999
     config = load_config(write(tmp_path, text), environ={"PORT": "8123", "HOST": ""})
     assert (config.server.host, config.server.port) == ("0.0.0.0", 8123)  # ":-" also covers an empty value
-    assert config.channels == {"console": {"note": "${NOT_A_VAR} stays"}}
+    assert config.slos == {"note": "${NOT_A_VAR} stays"}
 
 
 def test_env_value_cannot_change_the_yaml_structure(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ channels:
 slos: []
 """
     config = load_config(write(tmp_path, text), environ={})
-    assert config.channels == {"slack": {"type": "slack", "webhook_url": f"https://hooks.example/{SECRET}"}}
+    assert config.channels.root["slack"].webhook_url.get_secret_value() == f"https://hooks.example/{SECRET}"
     assert SECRET not in repr(config) and SECRET not in summarize(config)
     assert "channels: slack (slack)" in summarize(config)
 

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, RootModel, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, RootModel, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from alerts.model import Tier
 from alerts.oncall import OnCallConfig
@@ -63,6 +64,10 @@ def _http_url(value: str, what: str) -> None:
 def _secret_url(value: SecretStr) -> SecretStr:
     _http_url(value.get_secret_value(), "must be an http(s) URL")
     return value
+
+
+def _problem(loc: tuple[Any, ...], template: str, **ctx: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("value_error", template, ctx), loc=loc, input=None)
 
 
 def email_address(value: str) -> str:
@@ -225,9 +230,9 @@ class WebhookChannel(ChannelBase):
         return self
 
 
-AnyChannel = Annotated[Union[SlackChannel, SmsChannel, EmailChannel, WebhookChannel],  # noqa: UP007
-                       Field(discriminator="type")]
-CHANNEL_TYPES = ("slack", "sms", "email", "webhook")
+AnyChannel = SlackChannel | SmsChannel | EmailChannel | WebhookChannel
+CHANNEL_TYPES: dict[str, type[ChannelBase]] = {"slack": SlackChannel, "sms": SmsChannel, "email": EmailChannel,
+                                               "webhook": WebhookChannel}
 
 
 class ChannelsConfig(RootModel[dict[ChannelName, AnyChannel]]):
@@ -237,18 +242,33 @@ class ChannelsConfig(RootModel[dict[ChannelName, AnyChannel]]):
 
     @model_validator(mode="before")
     @classmethod
-    def _type_from_name(cls, data: Any) -> Any:
+    def _typed(cls, data: Any) -> Any:
+        # Each entry is validated as the model its `type` names, so an error's path is
+        # channels.<name>.<field> (a tagged union would add the tag: channels.sms.sms.account_sid).
         if data is None:
             return {}
         if not isinstance(data, Mapping):
             return data
-        out = {}
+        out: dict[Any, Any] = {}
+        errors: list[InitErrorDetails] = []
         for name, entry in data.items():
-            if isinstance(entry, Mapping) and "type" not in entry:
-                if name not in CHANNEL_TYPES:
-                    raise ValueError(f"channel {name!r} needs a type: one of {', '.join(CHANNEL_TYPES)}")
-                entry = {**entry, "type": name}
-            out[name] = entry
+            if not isinstance(entry, Mapping):
+                errors.append(_problem((name,), "must be a mapping of the channel's settings"))
+                continue
+            kind = entry.get("type", name if name in CHANNEL_TYPES else None)
+            if kind not in CHANNEL_TYPES:
+                where = (name, "type") if "type" in entry else (name,)
+                errors.append(_problem(where, "{what} needs a type: one of {types}",
+                                       what=f"channel {name!r}", types=", ".join(CHANNEL_TYPES)))
+                continue
+            try:
+                out[name] = CHANNEL_TYPES[kind].model_validate({**entry, "type": kind})
+            except ValidationError as exc:
+                errors += [InitErrorDetails(type=e["type"], loc=(name, *e["loc"]), input=None,
+                                            ctx=e.get("ctx") or {})
+                           for e in exc.errors(include_url=False, include_input=False)]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors, hide_input=True)
         return out
 
     def names(self) -> list[str]:

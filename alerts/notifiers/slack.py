@@ -122,9 +122,10 @@ class SlackNotifier:
 
     def _api_error(self, exc: SlackApiError) -> DeliveryError:
         resp = exc.response
-        status = int(resp.status_code)
-        data = resp.data if isinstance(resp.data, dict) else {}
-        error = str(data.get("error") or "")
+        # a SlackResponse; or, when the body was not JSON (a proxy's error page), the raw aiohttp response
+        status = int(getattr(resp, "status_code", None) or getattr(resp, "status", 0) or 0)
+        data = getattr(resp, "data", None)
+        error = str(data.get("error") or "") if isinstance(data, dict) else ("non-JSON answer" if status < 400 else "")
         if status == 429 or status >= 500:
             return http_status_error(self.name, status, error, resp.headers.get("Retry-After"), self.scrub)
         retryable = error in RETRYABLE_API_ERRORS

@@ -1,7 +1,7 @@
 """`converge-monitor test-notify CHANNEL`: send a test message through one configured channel, say what happened.
 
-Exit 0 when the receiver accepted it, 1 when it failed (with the reason, secrets scrubbed, and whether
-the outbox would retry it), 2 for a channel that is not in the config's `channels:` section.
+Registered by monitor/cli.py from COMMANDS. Exit 0 when the receiver accepted it, 1 when it failed (with the
+reason, secrets scrubbed, and whether the outbox would retry it), 2 for a channel that is not in `channels:`.
 """
 
 from __future__ import annotations
@@ -10,16 +10,20 @@ import argparse
 import asyncio
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.dispatch import Notification
 from alerts.model import Tier
 from alerts.notifiers.config import ChannelsConfig, build_notifiers
 from alerts.notifiers.errors import DeliveryError
-from alerts.templates import Templates, TemplateProblem, sample_notification
-from monitor.cli import Command
+from alerts.templates import TemplateProblem, Templates, sample_notification
+
+if TYPE_CHECKING:
+    from monitor.cli import Command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS: tuple[Command, ...]  # built by __getattr__ on first access: monitor.cli imports this module while
+# it defines Command, so a module-level import of monitor.cli here would be circular (as in monitor/cli_export.py)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +91,16 @@ def _whom(notifier: Any, note: Notification) -> str:
     return ""
 
 
-COMMANDS: tuple[Command, ...] = (
-    Command("test-notify", "send a test message through one configured channel and say what happened",
-            test_notify, _arguments),
-)
+def _commands() -> tuple[Command, ...]:
+    from monitor.cli import Command
+
+    return (Command("test-notify", "send a test message through one configured channel and say what happened",
+                    test_notify, _arguments),)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMMANDS":
+        commands = _commands()
+        globals()["COMMANDS"] = commands  # built once
+        return commands
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
