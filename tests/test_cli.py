@@ -123,8 +123,9 @@ def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
 def test_channel_secrets_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN", SECRET)
-    file = write(tmp_path, MINIMAL + "channels:\n  oncall-sms: {type: sms, account_sid: ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, auth_token: '${TOKEN}',"
-                 " from_number: '+15555550100'}\n")
+    sid = "AC" + "a" * 32
+    channel = f"{{type: sms, account_sid: {sid}, auth_token: '${{TOKEN}}', from_number: '+15555550100'}}"
+    file = write(tmp_path, MINIMAL + f"channels:\n  oncall-sms: {channel}\n")
     assert main(["check-config", str(file)]) == 0
     out = capsys.readouterr().out
     assert "channels: oncall-sms (sms)" in out and SECRET not in out
