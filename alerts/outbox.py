@@ -9,6 +9,9 @@ behind it, so an alert's resolve never overtakes its firing message.
 
 The `log` channel (console + JSON-lines file) records every notification: it is the embedded
 default, and the whole delivery when no credentials are configured.
+
+A channel that batches some tiers (email's low-tier digest) takes those rows into its digest buffer,
+persisted in the store, and mails the batch when it is due; a failed digest is kept and retried.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from alerts.dispatch import Notification
 from alerts.notifiers.outgoing import Outgoing
@@ -80,13 +83,21 @@ class DeliveryWorker:
         self.metrics = metrics
         self.clock = clock
         self._health: dict[str, bool] = {}
+        self._digests: dict[str, Any] = {}
+        for name, notifier in self.channels.items():
+            make = getattr(notifier, "digest_buffer", None)
+            if make is not None:
+                buffer = make()
+                buffer.restore(store.get_state(f"digest:{name}"))
+                self._digests[name] = buffer
 
     @property
     def configured(self) -> set[str]:
         return set(self.channels) - {LOG_CHANNEL}
 
     async def run_once(self) -> int:
-        """Send what is due; returns how many rows were delivered."""
+        """Send what is due; returns how many rows were delivered (or taken into a digest)."""
+        await self._send_digests()
         rows = self.store.outbox_pending()
         if self.metrics is not None:
             self.metrics.outbox_pending.set(len(rows))
@@ -110,7 +121,16 @@ class DeliveryWorker:
         if notifier is None:  # the channel was removed from the config: record it and give the row up
             self._give_up(row, now, "channel is not configured")
             return False
-        message = Outgoing(Notification.from_dict(row.payload["notification"]), row.payload["text"])
+        note = Notification.from_dict(row.payload["notification"])
+        if row.channel in self._digests and notifier.digests(note):  # type: ignore[attr-defined]
+            buffer = self._digests[row.channel]
+            buffer.add(note, now)
+            self.store.put_state(f"digest:{row.channel}", buffer.snapshot())  # before the row is marked done
+            row.status, row.last_error = "sent", None
+            self.store.outbox_update(row)
+            self._count(row.channel, "digested")
+            return True
+        message = Outgoing(note, row.payload["text"])
         try:
             await asyncio.wait_for(notifier.send(message), self.policy.send_timeout)
         except Exception as exc:  # DeliveryError carries retryable/retry_after; anything else is retried
@@ -122,6 +142,26 @@ class DeliveryWorker:
         self._count(row.channel, "sent")
         self._set_health(row.channel, True, now)
         return True
+
+    async def _send_digests(self) -> None:
+        for name, buffer in self._digests.items():
+            now = self.clock()
+            batch = buffer.due(now)
+            if not batch:
+                continue
+            try:
+                sender: Any = self.channels[name]
+                await asyncio.wait_for(sender.send_digest(batch), self.policy.send_timeout)
+            except Exception as exc:  # keep the batch; it is due again at once, tried next cycle
+                for note in batch:
+                    buffer.add(note, now - buffer.interval)
+                self._count(name, "retry")
+                reason = str(getattr(exc, "reason", "") or type(exc).__name__)
+                log.warning("digest failed, will retry", extra={"channel": name, "reason": reason})
+                continue
+            self.store.put_state(f"digest:{name}", buffer.snapshot())
+            self._count(name, "sent")
+            self._set_health(name, True, now)
 
     def _failed(self, row: OutboxRow, now: float, exc: Exception) -> None:
         reason = str(getattr(exc, "reason", "") or type(exc).__name__)

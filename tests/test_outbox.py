@@ -134,3 +134,43 @@ def test_pending_rows_survive_a_restart(tmp_path: Path) -> None:
 def test_only_configured_channels_get_rows_and_the_log_always(store: SqliteStore) -> None:
     rows = outbox_rows(note(Kind.FIRING, 1, channels=("sms", "slack")), "t", configured=("slack",))
     assert [r.channel for r in rows] == [LOG_CHANNEL, "slack"]
+
+
+class DigestingEmail(Flaky):
+    """An email-like channel: low tier goes to its digest, mailed when the batch is due."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        super().__init__("email", failures)
+        self.digests_sent: list[list[str]] = []
+
+    def digests(self, note: Notification) -> bool:
+        return note.tier == Tier.LOW
+
+    def digest_buffer(self) -> object:
+        from alerts.notifiers.email import DigestBuffer
+
+        return DigestBuffer(60)
+
+    async def send_digest(self, batch: list[Notification]) -> None:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.digests_sent.append([n.id for n in batch])
+
+
+def test_low_tier_email_is_batched_into_a_digest_that_survives_restart_and_failure(tmp_path: Path) -> None:
+    clock = Clock()
+    path = str(tmp_path / "s.sqlite3")
+    store = SqliteStore(path, retention=86400)
+    email = DigestingEmail([Refused("SMTP down", True)])
+    worker = DeliveryWorker(store, {"email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    enqueue(store, *(note(Kind.FIRING, n, channels=("email",), tier=Tier.LOW) for n in range(3)))
+    drain(worker, clock, 10)
+    assert email.received == [] and email.digests_sent == []  # buffered, not mailed one by one
+    store.close()
+    store = SqliteStore(path, retention=86400)  # the monitor restarts: the buffer is in the store
+    worker = DeliveryWorker(store, {"email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    drain(worker, clock, 60)  # due after 60 s; the first attempt fails (SMTP down), the next one goes
+    assert email.digests_sent == [["firing-0", "firing-1", "firing-2"]] and email.attempts == 2
+    drain(worker, clock, 120)
+    assert len(email.digests_sent) == 1
