@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alerts.dispatch import Kind, Notification, alert_view
@@ -26,6 +22,7 @@ from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig
 from alerts.templates import Templates
 from devstack import free_port
+from tests.fakes.smtp import SmtpServer
 
 PASSWORD = "smtp-pass-Hq7Rr2"
 FIRED = 1738101720.0
@@ -35,53 +32,10 @@ ONCALL = OnCallConfig.model_validate({
     "rotation": {"timezone": "UTC", "start": "2025-01-01", "order": ["alice", "bob"]}})
 
 
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    tls: bool
-    authenticated: bool
-
-
-@dataclass
-class Inbox:
-    """aiosmtpd handler: keeps every accepted mail; `refuse_rcpt` answers RCPT with that reply instead."""
-
-    mails: list[Received] = field(default_factory=list)
-    refuse_rcpt: str | None = None
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
-        if self.refuse_rcpt:
-            return self.refuse_rcpt
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        self.mails.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg,  # type: ignore[arg-type]
-                                   session.ssl is not None, bool(session.authenticated)))
-        return "250 Message accepted"
-
-
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"monitor",
                                                                                            PASSWORD.encode())
     return AuthResult(success=ok, handled=False)
-
-
-class SmtpServer:
-    def __init__(self, port: int | None = None, **kwargs: Any) -> None:
-        self.inbox = Inbox()
-        self.port = port or free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)
-
-    def __enter__(self) -> SmtpServer:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
 
 
 @pytest.fixture
