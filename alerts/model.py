@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class Tier(StrEnum):
@@ -53,6 +54,7 @@ class Alert:
     runbook: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def id(self) -> str:
+        # Labels never change once the alert exists; hashing them on every access was a hot spot (bench/).
         return fingerprint(self.rule, self.labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -115,6 +116,10 @@ async def serve(config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     scheduler.start()
+    # Start-up objects (config, rules, imports) never die: keep them out of every later full collection,
+    # whose pauses were most of the alert cycle's p95 (bench/rule_evaluation).
+    gc.collect()
+    gc.freeze()
     serving = asyncio.create_task(server.serve())
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
     dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
