@@ -208,7 +208,7 @@ def _unknown_side(signal: str, matchers: Mapping[str, str] | None = None) -> tup
         match["target"] = matchers[key]
     expr = f"({selector(UNKNOWN_METRIC, match)} == 1)"
     if key == "flow":  # the exporter puts the flow name in `target`
-        expr = f'label_replace({expr}, "flow", "$1", "target", "(.*)")'
+        expr = f'(label_replace({expr}, "flow", "$1", "target", "(.*)"))'
     return expr, key
 
 
@@ -299,7 +299,8 @@ def monitor_down_rule(job: str = MONITOR_JOB) -> dict[str, Any]:
         "for": "1m",
         "labels": {"severity": "critical", "tier": "critical"},
         "annotations": {
-            "summary": "The converge monitor is down or not scraped (job {{ $labels.job }} {{ $labels.instance }}): "
+            "summary": "The converge monitor is down or not scraped (job {{ $labels.job }}"
+                       "{{ with $labels.instance }}, instance {{ . }}{{ end }}): "
                        "its signals and alerts are gone",
             "runbook": "Check the monitor process (`converge-monitor run`) and its /health; until it is back, "
                        "nothing watches the API. Its dead-man heartbeat should page as well.",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,6 +34,8 @@ PRIMARY = {"http": "http_up", "synthetic": "synthetic_success", "api_metrics": "
            "redis": "redis_up", "backup": "backup_success", "deps": "dependency_vulnerabilities"}
 HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only catches one that does not
 RETUNE_EVERY = 60.0
+MAX_CONCURRENT_PROBES = 64  # beyond this, httpx's pool and the event loop spend more than they check
+FIRST_RUN_SPREAD = 5.0  # first runs spread over up to this many seconds, so targets do not fire in bursts
 
 
 def target_labels(target: AnyTarget) -> dict[str, str]:
@@ -65,6 +68,7 @@ class ProbeScheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self._event_mode: bool | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._slots: asyncio.Semaphore | None = None
         self.metrics.targets.set(len(self.targets))
 
     def _probe(self, kind: str) -> Probe:
@@ -92,6 +96,12 @@ class ProbeScheduler:
                 self._running.discard(task)
 
     async def _run_target(self, name: str) -> list[Observation]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_CONCURRENT_PROBES)
+        async with self._slots:
+            return await self._probe_once(name)
+
+    async def _probe_once(self, name: str) -> list[Observation]:
         target = self.targets[name]
         started, mono = self.clock(), time.monotonic()
         hard = target.timeout + HARD_TIMEOUT_GRACE
@@ -141,15 +151,17 @@ class ProbeScheduler:
         interval = target.effective_interval(event)
         return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0))
 
-    def start(self) -> None:
+    def start(self, spread_first_runs: bool = True) -> None:
         self._scheduler = AsyncIOScheduler(job_defaults={"max_instances": 1, "coalesce": True,
                                                          "misfire_grace_time": 30})
         event = self.in_event(self.clock())
         self._set_event_mode(event)
         for name, target in self.targets.items():
-            # First run right away, then on the target's interval.
+            # First run soon, at a stable offset per target, then on the target's interval.
+            spread = min(target.effective_interval(event), FIRST_RUN_SPREAD) if spread_first_runs else 0.0
+            offset = spread * (zlib.crc32(name.encode()) / 2**32)
             self._scheduler.add_job(self.run_target, self._trigger(target, event), args=(name,), id=name,
-                                    name=f"{target.kind}:{name}", next_run_time=_now_dt())
+                                    name=f"{target.kind}:{name}", next_run_time=_now_dt(offset))
         self._scheduler.add_job(self._retune, IntervalTrigger(seconds=RETUNE_EVERY), id="__retune__")
         self._scheduler.start()
 
@@ -196,7 +208,7 @@ class ProbeScheduler:
         self._writer.shutdown(wait=True)
 
 
-def _now_dt() -> Any:
-    from datetime import UTC, datetime
+def _now_dt(offset: float = 0.0) -> Any:
+    from datetime import UTC, datetime, timedelta
 
-    return datetime.now(UTC)
+    return datetime.now(UTC) + timedelta(seconds=offset)

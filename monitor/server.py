@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.service import AlertService
 from monitor.alerts_api import alerts_router
+from monitor.board import board_router
 from monitor.exporter import SignalCollector
 from monitor.scheduler import ProbeScheduler
 from monitor.signals import CATALOG
@@ -20,6 +21,7 @@ def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None)
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
     if alerts is not None:
         app.include_router(alerts_router(alerts))
+        app.include_router(board_router(scheduler, alerts))
     registry = scheduler.metrics.registry
     registry.register(SignalCollector(scheduler.store.latest))
     started = time.time()

@@ -106,7 +106,7 @@ async def test_jobs_run_on_their_interval_and_shorten_in_event_mode(store: Sqlit
     event = {"on": False}
     target = DiskTarget(name="root", paths=["/"], interval=30, event_interval=1, timeout=1)
     sched = ProbeScheduler([target], store, probes={"disk": probe}, in_event=lambda _t: event["on"])
-    sched.start()
+    sched.start(spread_first_runs=False)
     await asyncio.sleep(0.5)
     assert len(runs) == 1 and sched.intervals() == {"root": 30}  # ran at once, next in 30 s
     event["on"] = True
