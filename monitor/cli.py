@@ -10,30 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import metadata
 
 from alerts.notifiers import test_notify
+from dashboards import cli as dashboards_cli
 from monitor import cli_alerts
+from monitor.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 from monitor.config import ENV_CONFIG, ConfigError, load_config
 from monitor.config_summary import summarize
-
-EXIT_OK = 0
-EXIT_USAGE = 2  # argparse's code for bad usage; a bad config is the same kind of mistake
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    run: Callable[[argparse.Namespace], int]
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-
-
-def config_file(args: argparse.Namespace) -> str | None:
-    """The config file named on the command line, if any (else load_config uses the env var or monitor.yml)."""
-    return getattr(args, "file", None) or getattr(args, "config", None)
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +67,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("silence", "add, list or expire silences", cli_alerts.silence, cli_alerts._silence_arguments),
     Command("rules", "print the effective alert rules (defaults, overrides, event mode)", cli_alerts.rules),
     *test_notify.COMMANDS,
+    *dashboards_cli.COMMANDS,
 )
 
 

@@ -23,7 +23,7 @@ class ApiProblem(Exception):
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from monitor.cli import config_file
+    from monitor.commands import config_file
 
     return load_config(config_file(args))
 

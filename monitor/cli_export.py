@@ -19,7 +19,7 @@ from monitor.config import Config, load_config
 from monitor.promrules import RuleGroup, rule_files
 
 if TYPE_CHECKING:
-    from monitor.cli import Command
+    from monitor.commands import Command
 
 # slo/ hands its Prometheus groups over here once it exists: slo.prometheus.slo_rule_groups(config) -> groups
 SLO_HOOK = ("slo.prometheus", "slo_rule_groups")
@@ -64,7 +64,7 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def export_rules(args: argparse.Namespace) -> int:
-    from monitor.cli import EXIT_OK, EXIT_USAGE, config_file
+    from monitor.commands import EXIT_OK, EXIT_USAGE, config_file
 
     config = load_config(config_file(args))
     try:
@@ -87,7 +87,7 @@ def export_rules(args: argparse.Namespace) -> int:
 
 
 def _commands() -> tuple[Command, ...]:
-    from monitor.cli import Command
+    from monitor.commands import Command
 
     return (
         Command("export-rules", "write Prometheus alerting and recording rules generated from the rule catalog",

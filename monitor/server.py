@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,11 +18,12 @@ from monitor.scheduler import ProbeScheduler
 from monitor.signals import CATALOG
 
 
-def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None) -> FastAPI:
+def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None,
+                  slo_provider: Callable[[], list[dict[str, Any]]] | None = None) -> FastAPI:
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
     if alerts is not None:
         app.include_router(alerts_router(alerts))
-        app.include_router(board_router(scheduler, alerts))
+        app.include_router(board_router(scheduler, alerts, slo_provider))
     registry = scheduler.metrics.registry
     registry.register(SignalCollector(scheduler.store.latest))
     started = time.time()

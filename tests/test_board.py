@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts.service import AlertService
-from monitor.board import board_router, error_class, fmt_value, scrub, sparkline
+from monitor.board import error_class, fmt_value, scrub, sparkline
 from monitor.config import Config, load_config
 from monitor.observation import Observation
 from monitor.scheduler import ProbeScheduler
@@ -59,8 +59,7 @@ class Stack:
         self.store = SqliteStore(str(tmp / "state.sqlite3"), retention=86400)
         self.scheduler = ProbeScheduler(self.config.all_targets(), self.store, clock=lambda: self.now)
         self.alerts = AlertService(self.config, self.store, clock=lambda: self.now)
-        app = create_server(self.scheduler, self.alerts)
-        app.include_router(board_router(self.scheduler, self.alerts, slo_provider))
+        app = create_server(self.scheduler, self.alerts, slo_provider)
         self.client = TestClient(app)
 
     def write(self, signal: str, value: float | None, at: float | None = None, error: str | None = None,

@@ -31,7 +31,6 @@ import yaml
 
 from alerts.service import AlertService
 from devstack import ApiServer, PrivatePostgres, PrivateRedis, free_port
-from monitor.board import board_router
 from monitor.config import Config, load_config
 from monitor.scheduler import ProbeScheduler
 from monitor.server import create_server
@@ -87,7 +86,6 @@ class LiveMonitor:
                                         in_event=config.event.contains if config.event else lambda _t: False)
         self.alerts = AlertService(config, self.store)
         app = create_server(self.scheduler, self.alerts)
-        app.include_router(board_router(self.scheduler, self.alerts))
         self.server = _ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                                    access_log=False, lifespan="off"))
         self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="live-monitor", daemon=True)

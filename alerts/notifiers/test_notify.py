@@ -19,7 +19,7 @@ from alerts.notifiers.errors import DeliveryError
 from alerts.templates import TemplateProblem, Templates, sample_notification
 
 if TYPE_CHECKING:
-    from monitor.cli import Command
+    from monitor.commands import Command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 COMMANDS: tuple[Command, ...]  # built by __getattr__ on first access: monitor.cli imports this module while
@@ -48,7 +48,7 @@ def test_notification(config: Any, tier: str, person: str | None, now: float) ->
 
 
 def test_notify(args: argparse.Namespace) -> int:
-    from monitor.cli import config_file
+    from monitor.commands import config_file
     from monitor.config import load_config
 
     config = load_config(config_file(args))
@@ -92,7 +92,7 @@ def _whom(notifier: Any, note: Notification) -> str:
 
 
 def _commands() -> tuple[Command, ...]:
-    from monitor.cli import Command
+    from monitor.commands import Command
 
     return (Command("test-notify", "send a test message through one configured channel and say what happened",
                     test_notify, _arguments),)
