@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -61,12 +62,29 @@ def seeded_db(pg: PrivatePostgres) -> str:
     return pg.url
 
 
+_SHARED_API: list[ApiServer] = []
+
+
+def _shared_api_recovered(timeout: float = 30) -> None:
+    """After a fault test, the next test gets a shared API that is healthy again (its DB pool reconnected)."""
+    for api in _SHARED_API:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{api.url}/health", timeout=3).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def pg_fault(pg: PrivatePostgres) -> Iterator[PrivatePostgres]:
     """The run's PostgreSQL, for tests that stop it: started again afterwards whatever happens."""
     yield pg
     if not pg.running():
         pg.start()
+    _shared_api_recovered()
 
 
 @pytest.fixture
@@ -75,6 +93,7 @@ def redis_fault(redis_server: PrivateRedis) -> Iterator[PrivateRedis]:
     yield redis_server
     if not redis_server.running():
         redis_server.start()
+    _shared_api_recovered()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +102,9 @@ def api(seeded_db: str, redis_server: PrivateRedis, tmp_path_factory: pytest.Tem
     server = ApiServer(seeded_db, redis_server.url, env={"CONVERGE_FAULTS": "1"},
                        log_dir=str(tmp_path_factory.mktemp("api")))
     server.start()
+    _SHARED_API.append(server)
     yield server
+    _SHARED_API.remove(server)
     server.stop()
 
 
