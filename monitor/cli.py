@@ -15,7 +15,7 @@ from importlib import metadata
 
 from alerts.notifiers import test_notify
 from dashboards import cli as dashboards_cli
-from monitor import cli_alerts
+from monitor import cli_alerts, cli_export
 from monitor.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 from monitor.config import ENV_CONFIG, ConfigError, load_config
 from monitor.config_summary import summarize
@@ -68,6 +68,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("rules", "print the effective alert rules (defaults, overrides, event mode)", cli_alerts.rules),
     *test_notify.COMMANDS,
     *dashboards_cli.COMMANDS,
+    *cli_export.COMMANDS,
 )
 
 

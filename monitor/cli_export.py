@@ -2,38 +2,33 @@
 
     converge-monitor export-rules --out prometheus/rules      # the committed copy (default config)
 
-Registered by monitor/cli.py from COMMANDS. COMMANDS is built on first access because monitor.cli imports
-this module while it defines Command (a module-level import of monitor.cli here would be circular).
+Registered by monitor/cli.py from COMMANDS.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from monitor.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 from monitor.config import Config, load_config
 from monitor.promrules import RuleGroup, rule_files
 
-if TYPE_CHECKING:
-    from monitor.commands import Command
-
-# slo/ hands its Prometheus groups over here once it exists: slo.prometheus.slo_rule_groups(config) -> groups
-SLO_HOOK = ("slo.prometheus", "slo_rule_groups")
-
 EXIT_STALE = 1  # --check: the files differ
-COMMANDS: tuple[Command, ...]  # built by __getattr__ on first access
 
 
 def slo_groups(config: Config) -> list[RuleGroup]:
-    """The SLO recording and burn-rate groups, when the slo package provides them (none until then)."""
-    module_name, function = SLO_HOOK
-    if importlib.util.find_spec(module_name) is None:
+    """The SLO recording and burn-rate groups from slo/ (slo.prometheus.slo_rule_groups); none while the slo
+    package is not there."""
+    try:
+        from slo.prometheus import slo_rule_groups
+        from slo.spec import parse_slos
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("slo.prometheus", "slo.spec"):
+            raise  # a bug inside slo/, not a missing package
         return []
-    return list(getattr(importlib.import_module(module_name), function)(config))
+    return list(slo_rule_groups(parse_slos(config.slos), config.event))
 
 
 def write_rules(config: Config, out: Path) -> list[Path]:
@@ -64,8 +59,6 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def export_rules(args: argparse.Namespace) -> int:
-    from monitor.commands import EXIT_OK, EXIT_USAGE, config_file
-
     config = load_config(config_file(args))
     try:
         if args.check:
@@ -86,18 +79,7 @@ def export_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _commands() -> tuple[Command, ...]:
-    from monitor.commands import Command
-
-    return (
-        Command("export-rules", "write Prometheus alerting and recording rules generated from the rule catalog",
-                export_rules, _export_arguments),
-    )
-
-
-def __getattr__(name: str) -> Any:
-    if name == "COMMANDS":
-        commands = _commands()
-        globals()["COMMANDS"] = commands  # built once
-        return commands
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+COMMANDS: tuple[Command, ...] = (
+    Command("export-rules", "write Prometheus alerting and recording rules generated from the rule catalog",
+            export_rules, _export_arguments),
+)

@@ -73,6 +73,13 @@ class ServerConfig(Section):
     # Bearer token for the write endpoints (ack, silences); without it they are refused.
     api_token: SecretStr | None = None
 
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${MONITOR_API_TOKEN:-}` with the variable unset means "no token", not an empty password.
+        return None if value in ("", None) or (isinstance(value, SecretStr) and not value.get_secret_value()) \
+            else value
+
 
 class AlertmanagerConfig(Section):
     """Forward the monitor's alerts to an Alertmanager (`/api/v2/alerts`), as Prometheus would."""
