@@ -279,11 +279,13 @@ async def test_p95_matches_real_prometheus(api: ApiServer, prometheus: PrivatePr
     ours_rpm = 60 * sum(sum_rates(counts, REQUESTS, eval_time, window).values())
     assert ours_rpm == pytest.approx(theirs_rpm, rel=1e-9)
 
-    # 2) End to end: the probe's own p95 from its own scrapes agrees with Prometheus's at that time
-    # (the two scrape at different instants, so only closely, not exactly).
-    probe_p95 = by_signal(results[-1][1], "api_latency_p95_seconds", "*").value
+    # 2) End to end: the probe's own p95 from its own scrapes agrees with Prometheus's at the probe's last
+    # scrape. The two scrape at different instants (up to a second apart, more on a loaded machine) while
+    # the latency changes every second, so only closely: the exact agreement is (1) above.
+    probe_time, probe_obs = results[-1]
+    probe_p95 = by_signal(probe_obs, "api_latency_p95_seconds", "*").value
     prom_p95 = _scalar(prometheus.query(
-        f'histogram_quantile(0.95, sum by (le) (rate({BUCKET}{{job="api"}}[{window:g}s])))', eval_time))
+        f'histogram_quantile(0.95, sum by (le) (rate({BUCKET}{{job="api"}}[{window:g}s])))', probe_time))
     assert 0.1 < prom_p95 < 1.0
-    assert probe_p95 == pytest.approx(prom_p95, rel=0.15)
+    assert probe_p95 == pytest.approx(prom_p95, rel=0.25)
     assert all(by_signal(obs, "api_up").value == 1 for _, obs in results)
