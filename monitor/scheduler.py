@@ -34,7 +34,7 @@ PRIMARY = {"http": "http_up", "synthetic": "synthetic_success", "api_metrics": "
            "redis": "redis_up", "backup": "backup_success", "deps": "dependency_vulnerabilities"}
 HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only catches one that does not
 RETUNE_EVERY = 60.0
-MAX_CONCURRENT_PROBES = 64  # beyond this, httpx's pool and the event loop spend more than they check
+MAX_CONCURRENT_PROBES = 64  # beyond this, connection pools and the event loop spend more than they check
 FIRST_RUN_SPREAD = 5.0  # first runs spread over up to this many seconds, so targets do not fire in bursts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import ssl
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+from aiohttp import web
 
 from devstack import ApiServer, free_port
 from monitor.observation import Observation
@@ -19,7 +21,7 @@ from monitor.signals import SIGNALS
 from monitor.targets import HttpTarget
 from probes import http
 from probes.base import ProbeContext
-from probes.tls import aclose_client
+from probes.tls import aclose_client, session_for
 from tests.fakes.tls_server import FakeHttpServer
 
 CATALOG = {s.name: s for s in SIGNALS}
@@ -263,3 +265,127 @@ async def test_shared_client_used_for_default_tls_and_own_client_cached_otherwis
         finally:
             await aclose_client(ctx)
         assert ctx.state == {} and not shared.is_closed
+
+
+# --- the exchange itself: what a target sees across redirects, TLS on kept-alive connections, sessions -----
+
+Seen = list[tuple[str, str, str, dict[str, str]]]  # (server, method, path, headers) per request received
+
+
+async def start_recording_server(name: str, seen: Seen, other: str = "",
+                                 ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
+    """An HTTP/1.1 keep-alive server on 127.0.0.1 that records every request; `other` is a base URL to redirect to."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append((name, request.method, request.path, dict(request.headers)))
+        routes = {"/to-other": f"{other}/echo", "/same": "/echo", "/see-other": "/echo"}
+        if request.path in routes:
+            return web.Response(status=303 if request.path == "/see-other" else 302,
+                                headers={"Location": routes[request.path]})
+        if request.path == "/cookie":
+            response = web.Response(status=302, headers={"Location": "/echo"})
+            response.set_cookie("session", "abc123")
+            return response
+        return web.Response(text="echo")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
+    return runner, f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def two_origins() -> AsyncIterator[tuple[str, str, Seen]]:
+    seen: Seen = []
+    runner_b, url_b = await start_recording_server("b", seen)
+    runner_a, url_a = await start_recording_server("a", seen, other=url_b)
+    yield url_a, url_b, seen
+    await runner_a.cleanup()
+    await runner_b.cleanup()
+
+
+def lower_keys(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+async def test_redirect_to_another_origin_drops_credentials(two_origins: tuple[str, str, Seen],
+                                                            ctx: ProbeContext) -> None:
+    url_a, _url_b, seen = two_origins
+    obs = await check(ctx, url=f"{url_a}/to-other", headers={"Authorization": "Bearer s3cret", "X-Probe": "yes"})
+    assert obs["http_up"].value == 1 and obs["http_up"].details["redirects"] == 1
+    (first_server, _, _, first), (second_server, _, second_path, second) = seen
+    assert first_server == "a" and lower_keys(first)["authorization"] == "Bearer s3cret"
+    assert second_server == "b" and second_path == "/echo"
+    assert "authorization" not in lower_keys(second) and lower_keys(second)["x-probe"] == "yes"
+
+
+async def test_same_origin_redirect_keeps_credentials(two_origins: tuple[str, str, Seen], ctx: ProbeContext) -> None:
+    url_a, _url_b, seen = two_origins
+    obs = await check(ctx, url=f"{url_a}/same", headers={"Authorization": "Bearer s3cret"})
+    assert obs["http_up"].value == 1
+    assert [(s, p, lower_keys(h).get("authorization")) for s, _, p, h in seen] == [
+        ("a", "/same", "Bearer s3cret"), ("a", "/echo", "Bearer s3cret")]
+
+
+async def test_url_credentials_are_sent_as_basic_auth(two_origins: tuple[str, str, Seen], ctx: ProbeContext) -> None:
+    url_a, _url_b, seen = two_origins
+    obs = await check(ctx, url=url_a.replace("http://", "http://probe:pa%20ss@") + "/echo")
+    assert obs["http_up"].value == 1
+    assert lower_keys(seen[0][3])["authorization"] == "Basic " + base64.b64encode(b"probe:pa ss").decode()
+    assert "pa ss" not in repr(list(obs.values())) and "pa%20ss" not in repr(list(obs.values()))
+
+
+async def test_cookies_follow_one_redirect_chain_but_not_the_next_check(two_origins: tuple[str, str, Seen],
+                                                                        ctx: ProbeContext) -> None:
+    url_a, _url_b, seen = two_origins
+    for _ in range(2):
+        obs = await check(ctx, url=f"{url_a}/cookie")
+        assert obs["http_up"].value == 1
+    assert [(p, lower_keys(h).get("cookie")) for _, _, p, h in seen] == [
+        ("/cookie", None), ("/echo", "session=abc123"), ("/cookie", None), ("/echo", "session=abc123")]
+
+
+async def test_post_answered_with_see_other_continues_with_get(two_origins: tuple[str, str, Seen],
+                                                               ctx: ProbeContext) -> None:
+    url_a, _url_b, seen = two_origins
+    obs = await check(ctx, url=f"{url_a}/see-other", method="POST")
+    assert obs["http_up"].value == 1
+    assert [(m, p) for _, m, p, _ in seen] == [("POST", "/see-other"), ("GET", "/echo")]
+
+
+async def test_cert_read_on_every_check_over_a_kept_alive_connection(ca: trustme.CA, ca_file: str,
+                                                                     ctx: ProbeContext) -> None:
+    not_after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=9)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", not_after=not_after).configure_cert(context)
+    seen: Seen = []
+    runner, url = await start_recording_server("tls", seen, ssl_context=context)
+    try:
+        for method in ("GET", "HEAD", "GET"):  # HEAD: a response without a body
+            obs = await check(ctx, url=f"{url}/echo", ca_file=ca_file, method=method)
+            assert obs["http_up"].value == 1, obs["http_up"]
+            days = obs["tls_cert_days_left"].value
+            assert days is not None and 8.99 < days <= 9.0
+    finally:
+        await runner.cleanup()
+    assert len(seen) == 3
+
+
+async def test_targets_share_one_session_per_tls_settings_until_the_last_releases_it(ca_file: str) -> None:
+    first, second, own_ca = ProbeContext(), ProbeContext(), ProbeContext()
+    shared = await session_for(first)
+    assert await session_for(second) is shared and first.state == {} and second.state == {}
+    other = await session_for(own_ca, ca_file=ca_file)
+    assert other is not shared and own_ca.state
+    await aclose_client(first)
+    assert not shared.closed  # the second target still uses it
+    await aclose_client(second)
+    assert shared.closed and not other.closed
+    # A target whose TLS settings change lets go of the session it used before.
+    moved = await session_for(own_ca, verify=False)
+    assert other.closed and moved is not other
+    await aclose_client(own_ca)
+    assert moved.closed and own_ca.state == {}
