@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from dashboards import promql as p
 from dashboards.builder import GREEN, ORANGE, RED, YELLOW, Link, Q, build_dashboard, stat_panel, timeseries_panel
+from dashboards.signal_panels import graph, latest
 from monitor.signals import signal
 
 UID = "converge-slo"
@@ -128,6 +129,20 @@ def build() -> dict[str, Any]:
                          unit="percentunit", max_value=1, width=12,
                          steps=[(None, RED), (LATENCY, YELLOW), (AVAILABILITY, GREEN)]),
     ]
+    # The monitor's own SLO evaluation (slo/): exact request counts, the event window's scaled burn windows,
+    # and the values its burn-rate alerts fire on.
+    monitor_slos = [
+        latest("slo_error_budget_remaining", "Error budget left (monitor)", width=8,
+               steps=[(None, RED), (0.25, ORANGE), (0.5, GREEN)]),
+        latest("slo_error_budget_remaining_seconds", "Error budget left, time (monitor)", width=8),
+        latest("slo_sli", "SLI over the period (monitor)", width=8),
+        graph("slo_burn_rate", "Burn rate per window (monitor)", width=12, steps=BURN_STEPS),
+        graph("slo_multiwindow_burn_rate", "Multiwindow burn rate: what the alerts compare (monitor)", width=12,
+              steps=BURN_STEPS),
+        graph("api_requests_counted", "Requests counted by the monitor", width=8),
+        graph("api_requests_5xx_counted", "5xx counted by the monitor", width=8),
+        graph("api_requests_le_counted", "Requests within each latency bound, counted by the monitor", width=8),
+    ]
     start, end = event_range_ms()
     return build_dashboard(
         UID, "Converge SLOs and error budgets",
@@ -140,7 +155,8 @@ def build() -> dict[str, Any]:
          (f"Latency: requests within {float(LATENCY_LE) * 1000:g} ms", _sli_row("Latency", latency_sli, LATENCY)),
          (None, _budget_row("Latency", latency_error, LATENCY)),
          (None, _burn_row("Latency", latency_error, LATENCY)),
-         ("Checks from outside", synthetic)],
+         ("Checks from outside", synthetic),
+         ("Computed by the monitor (30 days and the event window)", monitor_slos)],
         tags=("slo",), time_from="now-7d",
         links=[Link("Event days (Jan 28-30)", f"/d/{UID}?from={start}&to={end}",
                     "Sets the time range to the event window, for the 'selected range' panels"),

@@ -19,6 +19,8 @@ from monitor import cli_alerts, cli_export
 from monitor.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 from monitor.config import ENV_CONFIG, ConfigError, load_config
 from monitor.config_summary import summarize
+from monitor.drills import cli as drills_cli
+from slo import cli as slo_cli
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +71,8 @@ COMMANDS: tuple[Command, ...] = (
     *test_notify.COMMANDS,
     *dashboards_cli.COMMANDS,
     *cli_export.COMMANDS,
+    *slo_cli.COMMANDS,
+    *drills_cli.COMMANDS,
 )
 
 

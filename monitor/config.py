@@ -43,6 +43,8 @@ from monitor.config_sections import (
 )
 from monitor.config_yaml import parse_yaml
 from monitor.targets import AnyTarget, BackupTarget, DepsTarget, DiskTarget, PostgresTarget, RedisTarget
+from slo.alerting import slo_alert_rules
+from slo.spec import SlosConfig, cross_check
 
 __all__ = ["Config", "ConfigError", "EventWindow", "Problem", "StoreConfig", "default_config_path",
            "find_config_file", "load_config"]
@@ -71,7 +73,7 @@ class Config(Section):
     ack: AckConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
     channels: ChannelsConfig = Field(default_factory=lambda: ChannelsConfig({}), repr=False)
-    slos: Loose = loose_field()
+    slos: SlosConfig = Field(default_factory=SlosConfig)
 
     _source: Path | None = PrivateAttr(None)
     _rules: list[Rule] = PrivateAttr(default_factory=list)
@@ -84,6 +86,7 @@ class Config(Section):
     def _valid_rules(self) -> Config:
         try:
             self._rules = load_rules(self.rules if isinstance(self.rules, dict) else None)
+            self._rules += slo_alert_rules(self.slos, self.event)  # the SLOs' burn-rate alerts (page/ticket tiers)
         except RulesError as exc:
             raise ValidationError.from_exception_data("Config", [
                 _error(tuple(loc), "{message}", message=msg) for loc, msg in exc.problems]) from None
@@ -125,6 +128,15 @@ class Config(Section):
             seen.setdefault(target.name, loc)
         if errors:  # all duplicates at once, each at its own place
             raise ValidationError.from_exception_data("Config", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _slos_fit(self) -> Config:
+        api = [t.name for t in self.targets.api_metrics]
+        problems = cross_check(self.slos, api)  # pass self.store.retention to refuse a history shorter than 30d
+        if problems:
+            raise ValidationError.from_exception_data("Config", [
+                _error(loc, "{message}", message=msg) for loc, msg in problems])
         return self
 
     @model_validator(mode="after")

@@ -113,8 +113,8 @@ def summarize(config: Config) -> str:
     lines.append(f"maintenance: {len(config.maintenance)} window(s); silences declared: {declared}")
     lines.append(f"api token: {'set' if config.server.api_token else 'not set (write endpoints refused)'}; "
                  f"ack links: {'signed' if config.ack else 'off (no ack secret)'}")
-    if config.slos:
-        lines.append(f"slos: {_count(config.slos)}")
+    lines.append("slos: " + ", ".join(f"{s.name} {s.objective:.3%}".replace(".000%", "%")
+                                      for s in config.slos.effective()))
     return "\n".join(lines)
 
 
@@ -124,6 +124,3 @@ def _names(channels: Mapping[str, Any], empty: str) -> str:
         return empty
     return ", ".join(f"{name} ({getattr(channel, 'type', '?')})" for name, channel in channels.items())
 
-
-def _count(section: Any) -> str:
-    return f"{len(section)} entr{'y' if len(section) == 1 else 'ies'}"

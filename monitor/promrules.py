@@ -326,7 +326,8 @@ def alert_groups(rules: Sequence[Rule], *, monitor_job: str | None = MONITOR_JOB
     normal: list[dict[str, Any]] = []
     event: list[dict[str, Any]] = []
     for rule in rules:
-        if not rule.enabled:
+        # SLO burn-rate rules have native Prometheus versions in the SLO groups (slo/prometheus.py).
+        if not rule.enabled or rule.signal == "slo_multiwindow_burn_rate":
             continue
         if split_by_mode(rule):
             normal.append(alerting_rule(rule, False))

@@ -26,8 +26,10 @@ from monitor.leader import Leadership
 from monitor.scheduler import ProbeScheduler
 from monitor.selfmetrics import SelfMetrics
 from monitor.server import create_server
+from monitor.slo_loop import slo_loop
 from monitor.store import Store, open_store
 from probes.deadman import ping
+from slo.service import SloService
 
 log = logging.getLogger("converge.monitor")
 DEADMAN_EVERY = 60.0
@@ -107,8 +109,9 @@ async def serve(config: Config) -> int:
     scheduler = build_scheduler(config, store)
     alerts = AlertService(config, store, set(config.channels.root))
     channels = delivery_channels(config, alerts)
+    slos = SloService.from_config(config, store)
     worker = DeliveryWorker(store, channels, config.routing, metrics=scheduler.metrics)
-    app = create_server(scheduler, alerts)
+    app = create_server(scheduler, alerts, slo_provider=slos.board_items)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
                                     access_log=False, lifespan="off"))
     stop = asyncio.Event()
@@ -125,6 +128,7 @@ async def serve(config: Config) -> int:
     dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
     leadership = Leadership(dsn)
     evaluating = asyncio.create_task(_evaluation_loop(config, alerts, worker, leadership, scheduler.metrics))
+    slo_task = asyncio.create_task(slo_loop(config, store, slos, channels, lambda: leadership.leader))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
@@ -138,6 +142,7 @@ async def serve(config: Config) -> int:
     server.should_exit = True
     deadman.cancel()
     evaluating.cancel()
+    slo_task.cancel()
     stopper.cancel()
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
         await serving
@@ -145,6 +150,8 @@ async def serve(config: Config) -> int:
         await deadman
     with contextlib.suppress(asyncio.CancelledError):
         await evaluating
+    with contextlib.suppress(asyncio.CancelledError):
+        await slo_task
     await scheduler.shutdown()
     leadership.release()
     store.close()

@@ -80,6 +80,22 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("dependency_vulnerabilities", "count", _T, "Known vulnerabilities in the dependencies"),
     # the monitor's own delivery: target = channel name
     Signal("notification_channel_up", "bool", _T, "0 when a notification channel gave up on a message"),
+    # api_metrics: exact request counts for the SLOs (slo/counts.py), cumulative since the monitor started
+    Signal("api_requests_counted", "count", _T,
+           "Requests counted by the monitor since it started, all instances (/metrics excluded)"),
+    Signal("api_requests_5xx_counted", "count", _T, "Requests answered 5xx, counted by the monitor since it started"),
+    Signal("api_requests_le_counted", "count", ("target", "le"),
+           "Requests that took at most `le` seconds, counted by the monitor since it started"),
+    # SLOs (slo/): budgets, burn rates and the burn-rate alerts' values, from the SLO evaluator
+    Signal("slo_sli", "ratio", ("slo", "period"), "Good events / all events over the SLO period so far"),
+    Signal("slo_error_budget_remaining", "ratio", ("slo", "period"),
+           "Error budget left: 1 untouched, 0 spent, below 0 overspent"),
+    Signal("slo_error_budget_remaining_seconds", "seconds", ("slo", "period"),
+           "Error budget left as time of full outage at the window's average traffic"),
+    Signal("slo_burn_rate", "factor", ("slo", "window"),
+           "Error budget burn rate over a trailing window (1 = spends exactly the budget over the period)"),
+    Signal("slo_multiwindow_burn_rate", "factor", ("slo", "period", "windows"),
+           "The lower of the long- and short-window burn rates of a burn-rate alert (it fires above its factor)"),
 )
 
 CATALOG: dict[str, Signal] = {s.name: s for s in SIGNALS}

@@ -71,11 +71,11 @@ def test_shipped_monitor_yml_takes_its_secrets_from_the_environment() -> None:
 
 def test_env_default_and_escape(tmp_path: Path) -> None:
     text = MINIMAL + "server:\n  host: ${HOST:-0.0.0.0}\n  port: ${PORT:-9999}\n" \
-        "slos:\n  note: $${NOT_A_VAR} stays\n"
+        "store:\n  path: ./state-$${NOT_A_VAR}.db\n"
     assert load_config(write(tmp_path, text), environ={}).server.port == 9999
     config = load_config(write(tmp_path, text), environ={"PORT": "8123", "HOST": ""})
     assert (config.server.host, config.server.port) == ("0.0.0.0", 8123)  # ":-" also covers an empty value
-    assert config.slos == {"note": "${NOT_A_VAR} stays"}
+    assert config.store.path.endswith("/state-${NOT_A_VAR}.db")
 
 
 def test_env_value_cannot_change_the_yaml_structure(tmp_path: Path) -> None:
@@ -160,11 +160,10 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.backups[0].directory == str(tmp_path.parent / "b")
 
 
-def test_untyped_sections_are_accepted_and_kept_out_of_repr(tmp_path: Path) -> None:
+def test_channel_secrets_stay_out_of_repr_and_summary(tmp_path: Path) -> None:
     text = MINIMAL + f"""\
 channels:
   slack: {{type: slack, webhook_url: "https://hooks.example/{SECRET}"}}
-slos: []
 """
     config = load_config(write(tmp_path, text), environ={})
     assert config.channels.root["slack"].webhook_url.get_secret_value() == f"https://hooks.example/{SECRET}"

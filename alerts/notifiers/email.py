@@ -93,6 +93,18 @@ class EmailNotifier:
         msg = self.compose("digest", ctx, to, message_id=f"digest-{ids}.{self.name}")
         await self._send(msg, to)
 
+    async def send_report(self, subject: str, text: str, html: str, *, message_id: str) -> None:
+        """A mail that is not an alert (the daily status report) to the channel's `to` list."""
+        msg = EmailMessage()
+        msg["Subject"] = subject[:250]
+        msg["From"] = self.config.sender
+        msg["To"] = ", ".join(self.config.to)
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = f"<{message_id}@converge-monitor>"
+        msg.set_content(text + "\n")
+        msg.add_alternative(html + "\n", subtype="html")
+        await self._send(msg, list(self.config.to))
+
     def compose(self, kind: str, ctx: Mapping[str, Any], to: Iterable[str], *, message_id: str) -> EmailMessage:
         try:
             subject = " ".join(self.templates.render(f"{kind}_subject.txt.j2", **ctx).split())

@@ -84,6 +84,11 @@ class SlackNotifier:
         return [f"<@{p.slack}>" for name in note.recipients
                 if (p := people.get(name)) is not None and p.slack and _MEMBER_ID.match(p.slack)]
 
+    async def post_text(self, text: str) -> None:
+        """A plain message that is not an alert (the daily status report)."""
+        payload = {"text": text}
+        await (self._webhook(payload) if self.config.webhook_url is not None else self._post_message(payload))
+
     # -- the two ways in -----------------------------------------------------------------------------------
     async def _webhook(self, payload: dict[str, Any]) -> None:
         assert self.config.webhook_url is not None

@@ -1,0 +1,53 @@
+"""The drills: what each one breaks, which alert must page, and what it needs from the stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What a stack can offer a drill (see Stack.missing): stopping/starting a process, the API's fault
+# injection, its pool-holding fault, a database/Redis to connect to, the API's /metrics target, a TLS target.
+CONTROL_API, CONTROL_REDIS, CONTROL_POSTGRES = "control:api", "control:redis", "control:postgres"
+FAULTS, HOLD_CONNECTION, DATABASE, REDIS, API_METRICS, TLS = (
+    "faults", "hold_connection", "database", "redis", "api_metrics", "tls")
+
+
+@dataclass(frozen=True)
+class Drill:
+    name: str
+    expected: tuple[str, ...]  # alert rules; the first of them to be notified is the drill's alert
+    needs: tuple[str, ...]
+    watches: str  # the target kind whose probe sees the fault: http, api_metrics, postgres, redis, tls
+    summary: str
+    extra_fire: float = 0.0  # allowance beyond `for` + probe/evaluation intervals, seconds
+    extra_resolve: float = 0.0
+
+
+DRILLS: tuple[Drill, ...] = (
+    Drill("api-down", ("ApiDown",), (CONTROL_API,), "http",
+          "stop the API process; start it again", extra_resolve=10),
+    Drill("redis-down", ("RedisDown",), (CONTROL_REDIS, REDIS), "redis",
+          "stop Redis; start it again", extra_resolve=5),
+    Drill("db-down", ("PostgresDown", "ApiDown"), (CONTROL_POSTGRES, DATABASE), "postgres",
+          "stop PostgreSQL; start it again", extra_resolve=15),
+    Drill("slow-queries", ("SlowQueries",), (DATABASE,), "postgres",
+          "run SELECT pg_sleep() slower than slow_query_ms in a loop; stop, pg_stat_statements_reset()",
+          extra_fire=5),
+    Drill("pool-exhaustion", ("DbPoolExhausted", "DbPoolRequestsWaiting"), (FAULTS, HOLD_CONNECTION, API_METRICS),
+          "api_metrics", "pool size + 3 concurrent requests each holding a DB pool connection; stop them"),
+    Drill("latency", ("LatencyP95High", "LatencyP95Elevated"), (FAULTS, API_METRICS), "api_metrics",
+          "server-side delay above the p95 threshold on /v1/ (PUT /internal/faults) under load; remove it",
+          extra_fire=10),
+    Drill("error-burst", ("ErrorRateCritical", "ErrorSpike"), (FAULTS, API_METRICS), "api_metrics",
+          "half of /v1/ requests fail with 500 (PUT /internal/faults) under load; remove it"),
+    Drill("ip-flood", ("DdosSuspected",), (REDIS,), "redis",
+          "a burst from one IP (X-Forwarded-For) above the per-minute threshold; drop its count",
+          extra_resolve=60),  # when the IP cannot be dropped, the count falls when the minute rolls over
+    Drill("redis-memory", ("RedisMemoryHigh",), (REDIS,), "redis",
+          "fill Redis to between the threshold and maxmemory with expiring keys; delete them"),
+    Drill("cert-expiry", ("TlsCertExpiring",), (TLS,), "tls",
+          "serve a certificate expiring in 3 days; swap in a fresh one"),
+)
+
+BY_NAME: dict[str, Drill] = {d.name: d for d in DRILLS}
+# Every alert a drill expects: before a drill starts, none of them may be pending or firing.
+DRILL_RULES: frozenset[str] = frozenset(r for d in DRILLS for r in d.expected)

@@ -1,0 +1,84 @@
+"""The monitor config of the drill's own stack: the same probes, rules and code paths as monitor.yml, tuned
+so that every alert fires and resolves within seconds instead of minutes.
+
+What differs from the defaults, and why:
+  * probes every 1 s (the TLS target every 2 s), in and out of the event window; api_metrics computes its
+    rates over 10 s instead of 5 min, so a fault shows (and its end clears) within seconds;
+  * the event window covers today, so event-mode rules and routing (critical -> sms + slack) apply;
+  * rules are evaluated every second and a group's next alert waits 1 s, not 1 min;
+  * RULE_OVERRIDES below: `for` of seconds instead of minutes, `keep_firing_for` of 1 s, and the one
+    threshold that would need a huge volume (DdosSuspected 10000/min -> 600/min). Other thresholds stay:
+    the injected faults exceed them (2.5 s delay > 1.5 s p95, 50% errors > 10%, a 3-day certificate <
+    14 days, Redis filled past 80% of a 32 MB maxmemory, statements slower than 1000 ms).
+Rules no drill expects keep their defaults, so they stay quiet in a run of a few minutes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+EVENT_TZ = "America/Los_Angeles"
+PROBE_INTERVAL = 1.0
+TLS_INTERVAL = 2.0
+API_WINDOW = "10s"
+DDOS_THRESHOLD = 600  # requests per minute from one IP; the drill's own stack sees ~200/min from 127.0.0.1
+REDIS_MAXMEMORY = "32mb"
+DB_POOL_MAX = 5  # the API's pool in the drill stack: fewer concurrent requests exhaust it
+ENV_DSN, ENV_REDIS = "DRILL_DATABASE_URL", "DRILL_REDIS_URL"
+
+
+def _fast(for_: str, keep: str = "1s") -> dict[str, Any]:
+    """The same `for`/`keep_firing_for` in and out of the event window."""
+    return {"for": for_, "keep_firing_for": keep, "event": {"for": for_, "keep_firing_for": keep}}
+
+
+# rule -> (override, why)
+RULE_OVERRIDES: dict[str, tuple[dict[str, Any], str]] = {
+    "ApiDown": (_fast("2s"), "for 30s (event 5s) -> 2s: two failed 1 s health checks page"),
+    "RedisDown": (_fast("2s"), "for 1m (event 20s) -> 2s"),
+    "PostgresDown": (_fast("2s"), "for 1m (event 20s) -> 2s"),
+    "SlowQueries": (_fast("1s"), "for 5m (event 2m), keep firing 10m -> 1s/1s; pg_stat_statements is cumulative"),
+    "DbPoolExhausted": (_fast("2s"), "for 1m (event 20s), keep firing 2m -> 2s/1s"),
+    "DbPoolRequestsWaiting": (_fast("2s"), "for 1m (event 20s), keep firing 2m -> 2s/1s"),
+    "LatencyP95High": (_fast("2s"), "for 5m (event 2m), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "LatencyP95Elevated": (_fast("2s"), "for 5m (event 2m), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "ErrorRateCritical": (_fast("2s"), "for 2m (event 30s), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "ErrorSpike": (_fast("2s"), "for 1m (event 15s), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "DdosSuspected": ({"threshold": DDOS_THRESHOLD, **_fast("0s")},
+                      f"10000/min -> {DDOS_THRESHOLD}/min (clears below 80% of it, as the default); keep firing "
+                      "5m -> 1s"),
+    "RedisMemoryHigh": (_fast("2s"), "for 5m (event 2m), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "TlsCertExpiring": (_fast("1s", "0s"), "for 5m -> 1s; threshold unchanged (7 days, 14 in the event)"),
+}
+
+
+def event_window(today: date | None = None) -> dict[str, str]:
+    today = today or datetime.now(ZoneInfo(EVENT_TZ)).date()
+    return {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=1)), "timezone": EVENT_TZ}
+
+
+def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, monitor_port: int) -> dict[str, Any]:
+    """The config as plain data (written as YAML); the DSN and Redis URL come from the environment."""
+    every = {"interval": PROBE_INTERVAL, "event_interval": PROBE_INTERVAL, "timeout": PROBE_INTERVAL}
+    return {
+        "targets": {
+            "http": [
+                {"name": "api-health", "url": f"{api_url}/health", **every,
+                 "json_checks": [{"path": "status", "equals": "healthy"}]},
+                {"name": "drill-tls", "url": tls_url, "ca_file": str(ca_file), "interval": TLS_INTERVAL,
+                 "event_interval": TLS_INTERVAL, "timeout": TLS_INTERVAL},
+            ],
+            "api_metrics": [{"name": "api-metrics", "urls": [f"{api_url}/metrics"], "window": API_WINDOW, **every}],
+        },
+        "database": [{"name": "postgres", "dsn": f"${{{ENV_DSN}}}", **every}],
+        "redis": [{"name": "redis", "url": f"${{{ENV_REDIS}}}", **every}],
+        "store": {"backend": "sqlite", "path": str(work_dir / "monitor.sqlite3")},
+        "server": {"host": "127.0.0.1", "port": monitor_port},
+        "event": event_window(),
+        "alerting": {"evaluation_interval": "1s", "event_evaluation_interval": "1s", "group_interval": "1s",
+                     "notifications_file": str(work_dir / "notifications.jsonl")},
+        "rules": {"overrides": {name: override for name, (override, _) in RULE_OVERRIDES.items()}},
+    }

@@ -1,0 +1,213 @@
+"""Prometheus recording and alerting rules for the SLOs, as rule-group dicts (yaml.safe_dump them).
+
+    groups = slo_rule_groups(parse_slos(config.slos), config.event)
+    Path("rules/slo.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+
+Recording rules, per SLO (label slo) and per window W the SLO needs (every alert window of both periods):
+
+    slo:requests:rate<W>          events per second (requests; probe samples for probe SLIs)
+    slo:sli_error:ratio_rate<W>   bad / all events over W (absent without events)
+    slo:burn_rate:<W>             slo:sli_error:ratio_rate<W> / (1 - objective)
+
+and per period (label period="30d" or "event"):
+
+    slo:objective:ratio           the objective
+    slo:sli:ratio                 the SLI over the period so far
+    slo:error_budget_remaining:ratio, slo:error_budget_remaining:seconds   as slo/budget.py defines them
+
+The event period is calendar-bounded: `increase(x[<event length>] @ <event end>)` selects exactly the
+event's samples (up to now while it runs). Each SLO is one group, recording rules first, then its
+alerting rules: the same names, factors and labels (plus `severity` page/ticket) as the embedded
+engine's (slo/alerting.py); the event's only while it runs.
+
+Request SLIs read the API's raw metrics (http_requests_total, http_request_duration_seconds_bucket),
+excluding the /metrics route, like the monitor's own counts. Probe SLIs read the monitor's exported
+gauges (converge_http_up, ...): Prometheus samples them at its scrape interval, so they approximate
+the monitor's per-run counts, and a run whose result is unknown (exported as converge_signal_unknown)
+counts as failed there too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from monitor.config_sections import EventWindow
+from slo.alerting import BurnAlert, burn_alerts
+from slo.counts import BUCKET, INF, REQUESTS
+from slo.periods import PeriodDef, periods
+from slo.spec import EXCLUDED_ROUTES, LatencySli, ProbesSli, RequestsSli, SlosConfig, SloSpec
+from slo.windows import prom_duration
+
+GROUP_INTERVAL = "30s"
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _matchers(*parts: str) -> str:
+    kept = [p for p in parts if p]
+    return "{" + ", ".join(kept) + "}" if kept else ""
+
+
+def _route_filter() -> str:
+    routes = "|".join(_regex_escape(r) for r in EXCLUDED_ROUTES)
+    return f"route!~{_quote(routes)}" if routes else ""
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in text)  # one backslash; _quote doubles it
+
+
+def le_matcher(bound: float) -> str:
+    """le as any client may spell it: 0.5 -> "0.5", 1 -> "1" or "1.0" (Prometheus 2 keeps the exposition's text)."""
+    if math.isinf(bound):
+        return f"le={_quote(INF)}"
+    text = format(bound, ".12g")
+    if "." in text or "e" in text:
+        return f"le=~{_quote(_regex_escape(text) + '0*')}"
+    pattern = text + r"(\.0*)?"
+    return f"le=~{_quote(pattern)}"
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+class _Sli:
+    """PromQL for one SLO's good/bad/all events over a range `W` (the text "[W]" is substituted)."""
+
+    def __init__(self, spec: SloSpec) -> None:
+        self.spec = spec
+
+    def total(self, w: str) -> str:
+        sli = self.spec.sli
+        if isinstance(sli, RequestsSli):
+            return f"sum(rate({REQUESTS}{_matchers(_route_filter())}[{w}]))"
+        if isinstance(sli, LatencySli):
+            return f"sum(rate({BUCKET}{_matchers(_route_filter(), le_matcher(math.inf))}[{w}]))"
+        assert isinstance(sli, ProbesSli)
+        return " + ".join(f"({term})" for term in self._probe_terms(w, total=True))
+
+    def bad(self, w: str) -> str:
+        sli = self.spec.sli
+        if isinstance(sli, RequestsSli):
+            sel = _matchers(_route_filter(), 'status_code=~"5.."')
+            return f"(sum(rate({REQUESTS}{sel}[{w}])) or vector(0))"
+        if isinstance(sli, LatencySli):
+            fast = f"sum(rate({BUCKET}{_matchers(_route_filter(), le_matcher(sli.threshold))}[{w}]))"
+            return f"({self.total(w)} - {fast})"
+        good = " + ".join(f"({term})" for term in self._probe_terms(w, total=False))
+        return f"({self.total(w)} - ({good}))"
+
+    def _probe_terms(self, w: str, total: bool) -> list[str]:
+        # Per-second sample counts, so that the totals read like a rate (and the ratio is unchanged).
+        sli = self.spec.sli
+        assert isinstance(sli, ProbesSli)
+        seconds = f"{w}_seconds"
+        terms = []
+        for source in sli.sources:
+            sel = _matchers(*(f"{k}={_quote(v)}" for k, v in sorted(source.labels.items())))
+            metric = f"converge_{source.signal}{sel}"
+            fn = "count_over_time" if total else "sum_over_time"
+            terms.append(f"sum({fn}({metric}[{w}])) / {seconds} or vector(0)")
+            if total and sli.unknown == "bad":
+                name = source.labels.get("target") or source.labels.get("flow")
+                unknown = _matchers(f"signal={_quote(source.signal)}", f"target={_quote(name)}" if name else "")
+                terms.append(f"sum(count_over_time(converge_signal_unknown{unknown}[{w}])) / {seconds} or vector(0)")
+        return terms
+
+
+def _expand(expr: str, w: str, seconds: float) -> str:
+    return expr.replace(f"{w}_seconds", _num(seconds))
+
+
+def _rate_rules(spec: SloSpec, windows: list[float]) -> list[dict[str, Any]]:
+    sli = _Sli(spec)
+    budget = f"(1 - {_num(spec.objective)})"
+    labels = {"slo": spec.name}
+    out = []
+    for seconds in windows:
+        w = prom_duration(seconds)
+        total = _expand(sli.total(w), w, seconds)
+        bad = _expand(sli.bad(w), w, seconds)
+        out += [
+            {"record": f"slo:requests:rate{w}", "expr": total, "labels": dict(labels)},
+            # `> 0`: no events means no ratio (0/0), not NaN; the embedded math says "no burn" then too.
+            {"record": f"slo:sli_error:ratio_rate{w}", "expr": f"{bad} / ({total} > 0)", "labels": dict(labels)},
+            {"record": f"slo:burn_rate:{w}",
+             "expr": f"slo:sli_error:ratio_rate{w}{{slo={_quote(spec.name)}}} / {budget}", "labels": dict(labels)},
+        ]
+    return out
+
+
+def _period_rules(spec: SloSpec, p: PeriodDef) -> list[dict[str, Any]]:
+    sli = _Sli(spec)
+    slo = _quote(spec.name)
+    labels = {"slo": spec.name, "period": p.label}
+    sel = f"{{slo={slo}, period={_quote(p.label)}}}"
+    budget = f"(1 - {_num(spec.objective)})"
+    w = prom_duration(p.length)
+    if p.calendar is None:
+        error = f"{sli.bad(w)} / ({sli.total(w)} > 0)"
+        error = _expand(error, w, p.length)
+        elapsed = _num(p.length)
+    else:
+        # Only the event's samples: the range ends at the event's end (in the future while it runs).
+        at = f"[{w}] @ {_num(p.calendar.end)})"
+        error = _expand(f"{sli.bad(w)} / ({sli.total(w)} > 0)", w, p.length).replace(f"[{w}])", at)
+        start, length = _num(p.calendar.start), _num(p.length)
+        elapsed = f"scalar(clamp(vector(time()) - {start}, 0, {length}))"
+    spent = f"(1 - slo:sli:ratio{sel}) * {elapsed}"
+    rules = [
+        {"record": "slo:objective:ratio", "expr": f"vector({_num(spec.objective)})", "labels": dict(labels)},
+        {"record": "slo:sli:ratio", "expr": f"1 - ({error})", "labels": dict(labels)},
+        {"record": "slo:error_budget_remaining:seconds",
+         "expr": f"{budget} * {_num(p.length)} - {spent}", "labels": dict(labels)},
+        {"record": "slo:error_budget_remaining:ratio",
+         "expr": f"1 - {spent} / ({budget} * {_num(p.length)})", "labels": dict(labels)},
+    ]
+    if p.calendar is not None:  # before the event nothing is spent: the whole budget is left
+        before = f"vector(time()) < {_num(p.calendar.start)}"
+        for rule in rules[2:]:
+            full = f"{budget} * {_num(p.length)}" if rule["record"].endswith("seconds") else "1"
+            rule["expr"] = f"({rule['expr']}) or (vector({full}) and on() ({before}))"
+    return rules
+
+
+def _alert_rule(a: BurnAlert) -> dict[str, Any]:
+    slo = _quote(a.slo.name)
+    long, short = prom_duration(a.policy.long), prom_duration(a.policy.short)
+    factor = _num(a.policy.factor)
+    expr = f"slo:burn_rate:{long}{{slo={slo}}} > {factor} and slo:burn_rate:{short}{{slo={slo}}} > {factor}"
+    if a.period.calendar is not None:
+        expr = (f"({expr}) and on() (vector(time()) >= {_num(a.period.calendar.start)} "
+                f"< {_num(a.period.calendar.end)})")
+    summary = a.summary.replace("{value}", "{{ $value | printf \"%.1f\" }}")
+    return {
+        "alert": a.name, "expr": expr,
+        "labels": {**a.labels, "severity": a.policy.severity, "tier": str(a.tier)},
+        "annotations": {"summary": summary, "runbook": a.runbook,
+                        "description": f"{a.slo.title}: objective {a.slo.objective * 100:g}% over {a.period.label}"},
+    }
+
+
+def slo_rule_groups(slos: SlosConfig, event: EventWindow | None) -> list[dict[str, Any]]:
+    """One Prometheus rule group per SLO, `slo-<name>`: its recording rules, then its burn-rate alerts.
+
+    One group, because Prometheus evaluates the rules of a group in order at one timestamp while groups
+    run concurrently: the alerts then always read this evaluation's burn rates, never the previous ones.
+    """
+    defined = periods(slos, event)
+    alerts = burn_alerts(slos, event)
+    groups = []
+    for spec in slos.effective():
+        chosen = [defined[k] for k in spec.periods if k in defined]
+        windows = sorted({w for p in chosen for c in p.policies for w in (c.long, c.short)})
+        rules = _rate_rules(spec, windows)
+        for p in chosen:
+            rules += _period_rules(spec, p)
+        rules += [_alert_rule(a) for a in alerts if a.slo.name == spec.name]
+        groups.append({"name": f"slo-{spec.name}", "interval": GROUP_INTERVAL, "rules": rules})
+    return groups
