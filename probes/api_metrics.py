@@ -29,9 +29,11 @@ from monitor.observation import Observation, unknown
 from monitor.targets import ApiMetricsTarget
 from probes import promql
 from probes.base import ProbeContext
+from slo.counts import RequestTracker
 
 KIND = "api_metrics"
 STATE_KEY = "api_metrics"
+COUNTS_KEY = "slo_counts"  # exact request counts for the SLOs (slo/counts.py)
 INSTANCE = "instance"
 QUANTILES = {"api_latency_p50_seconds": 0.5, "api_latency_p95_seconds": 0.95, "api_latency_p99_seconds": 0.99}
 
@@ -43,7 +45,7 @@ COUNTERS = frozenset({BUCKET, REQUESTS, UNHANDLED, CPU})
 GAUGES = frozenset({
     "process_resident_memory_bytes", "converge_instance_cpu_limit_cores", "converge_instance_memory_limit_bytes",
     "converge_websocket_connections", "http_requests_in_flight", "converge_db_pool_in_use", "converge_db_pool_max",
-    "converge_db_pool_waiting",
+    "converge_db_pool_waiting", "process_start_time_seconds",  # the start time tells slo/counts of a restart
 })
 RATE_SIGNALS = ("api_latency_p50_seconds", "api_latency_p95_seconds", "api_latency_p99_seconds", "api_error_ratio",
                 "api_requests_per_minute", "api_requests_per_minute_per_instance",
@@ -280,9 +282,11 @@ async def run(target: ApiMetricsTarget, ctx: ProbeContext) -> list[Observation]:
     now = ctx.now()
     scrapes = await _scrape_all(target, ctx)
     history: History = ctx.state.setdefault(STATE_KEY, History())
+    counts: RequestTracker = ctx.state.setdefault(COUNTS_KEY, RequestTracker())
     for scrape in scrapes:
         if scrape.samples is not None:
             history.add(now, ((n, lab, v) for n, lab, v in scrape.samples if n in COUNTERS))
+            counts.update(scrape.instance, scrape.samples)
     failed = [s for s in scrapes if s.error is not None]
     if not failed and (not history.scrapes or promql.to_ms(history.scrapes[-1]) < promql.to_ms(now)):
         history.scrapes.append(now)
@@ -297,7 +301,9 @@ async def run(target: ApiMetricsTarget, ctx: ProbeContext) -> list[Observation]:
     if failed:
         reason = f"scrape failed: {'; '.join(s.error or '' for s in failed)}"
         out.unknown(RATE_SIGNALS + GAUGE_SIGNALS, reason, _routes(history.series))
+        out.items += counts.observations(target.name, now, error=reason)
         return out.items
+    out.items += counts.observations(target.name, now)
 
     if len(history.scrapes) < 2:
         out.unknown(RATE_SIGNALS, f"need two scrapes in the {target.window:g}s window to compute a rate "
