@@ -21,8 +21,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Each benchmark runs its peers side by side and writes bench/results/<name>.{json,md}; then the summary
+# table the README shows. About 35 minutes on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python -m bench.instrumentation_overhead
+	$(BIN)/python -m bench.probe_capacity
+	$(BIN)/python -m bench.rule_evaluation
+	$(BIN)/python -m bench.detection_latency
+	$(BIN)/python -m bench.event_load
+	$(BIN)/python -m bench.summary
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -202,7 +202,8 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
     # ---- critical: pages the on-call ----
     {"name": "ApiDown", "tier": "critical", "signal": "http_up", "labels": {"target": "api-health"},
      "comparison": "==", "threshold": 0, "for": "30s", "keep_firing_for": "30s",
-     # 5 s `for` in the event: two failed checks in a row page, so detection stays within ~10-15 s.
+     # 5 s `for` in the event: a failed check that is still failing 5 s of evaluations later pages; with
+     # 5 s event checks, detection takes ~6-13 s (bench/detection_latency).
      "event": {"for": "5s", "keep_firing_for": "10s"},
      "summary": "API health check {target} is failing",
      "runbook": "Open /health: it reports PostgreSQL and Redis. Check the platform status and the last deploy; "
