@@ -1,0 +1,125 @@
+"""The benchmarks' headline ratios in one markdown table: bench/results/summary.md, and the README's copy
+between its `bench:start` / `bench:end` markers. Reads only bench/results/*.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+Row = tuple[str, str, str, str, str]
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _yes(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def instrumentation(d: dict[str, Any]) -> list[Row]:
+    rows = []
+    for stack in ("default", "fast"):
+        ours = [r for r in d["summary"] if r["stack"] == stack and r["variant"] == "ours"]
+        peers = [r for r in d["summary"] if r["stack"] == stack and r["variant"] in ("instrumentator", "exporter")]
+        worst = min(r["ratio"] for r in ours)
+        best_peer = max(r["ratio"] for r in peers)
+        verdict = d["verdict"][stack]
+        rows.append((f"Instrumentation overhead, {stack} uvicorn stack (req/s vs bare app, worst route)",
+                     f"{worst:.3f}", f"{best_peer:.3f} (best library)", ">= 0.95, ahead of both libraries",
+                     _yes(verdict["meets_goal"] and verdict["ahead_of_libraries"])))
+    return rows
+
+
+def probes(d: dict[str, Any]) -> list[Row]:
+    s = d["summary"]
+    out = []
+    for key, label in (("ours-jobs", "scheduler jobs"), ("ours-loop", "run_all_once loop")):
+        if key in s:
+            ratio = s[key]["ratio_checks_per_cpu_s"]
+            out.append((f"Probe capacity, {label} (HTTP checks per CPU second)",
+                        f"{s[key]['checks_per_cpu_s']:.0f}/s", f"{s['blackbox']['checks_per_cpu_s']:.0f}/s "
+                        "(blackbox_exporter)" if "blackbox" in s else "blackbox_exporter",
+                        f">= 1.0x blackbox (ratio {ratio:.2f})", _yes(ratio >= 1.0)))
+    return out
+
+
+def rules(d: dict[str, Any]) -> list[Row]:
+    text = d["headline"]["verdict"]
+    engine = re.search(r"engine p95 ([\d.]+) ms", text)
+    service = re.search(r"AlertService cycle p95 ([\d.]+) ms", text)
+    prom = re.search(r"incident: embedded engine ([\d.]+) ms vs Prometheus hysteresis ([\d.]+) ms", d["comparison"])
+    rows: list[Row] = []
+    if engine:
+        rows.append(("Rule evaluation, 1,000 rules x 10,000 series (engine p95)", f"{engine.group(1)} ms",
+                     f"{prom.group(2)} ms median (Prometheus 2.42)" if prom else "-", "< 50 ms",
+                     _yes(float(engine.group(1)) < 50)))
+    if service:
+        rows.append(("Rule evaluation, full alert cycle p95", f"{service.group(1)} ms", "-", "< 50 ms",
+                     _yes(float(service.group(1)) < 50)))
+    return rows
+
+
+def detection(d: dict[str, Any]) -> list[Row]:
+    s = d["summary"]
+    return [
+        ("Detection: API down -> notification (median)", f"{s['ours_fault_to_firing_median_s']:.1f} s",
+         f"{s['prom_fault_to_firing_median_s']:.1f} s (Prometheus + blackbox + Alertmanager)",
+         f"<= 15 s and <= 0.25x (ratio {s['ratio_firing_ours_over_prom']:.3f})",
+         _yes(s["goals"]["ours_firing_le_15s"] and s["goals"]["ratio_le_0.25"])),
+        ("Detection: recovery -> resolved notification (median)", f"{s['ours_recovery_to_resolved_median_s']:.1f} s",
+         f"{s['prom_recovery_to_resolved_median_s_waited_or_by_construction']:.1f} s", "<= 15 s",
+         _yes(s["goals"]["ours_resolved_le_15s"])),
+    ]
+
+
+def event_load(d: dict[str, Any]) -> list[Row]:
+    s = d.get("summary", {})
+    client, monitor = s.get("client_p95_s"), s.get("monitor_p95_s")
+    if client is None or monitor is None:
+        return []
+    diff = abs(monitor - client) / client
+    return [(f"Event load: {s.get('users', 500)} virtual users, monitor p95 vs load generator p95",
+             f"{monitor * 1000:.0f} ms", f"{client * 1000:.0f} ms (client side)", "within 10%",
+             _yes(diff <= 0.10))]
+
+
+SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
+    ("instrumentation_overhead", instrumentation), ("probe_capacity", probes), ("rule_evaluation", rules),
+    ("detection_latency", detection), ("event_load", event_load))
+
+
+def table() -> str:
+    rows: list[Row] = []
+    for name, fn in SECTIONS:
+        data = _load(name)
+        if data is not None:
+            try:
+                rows += fn(data)
+            except (KeyError, TypeError, ValueError):
+                rows.append((name, "?", "?", "?", "results file in an unexpected shape"))
+    lines = ["| benchmark | ours | peer | goal | |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    text = table()
+    (RESULTS / "summary.md").write_text(text)
+    readme = README.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in readme and end in readme:
+        head, rest = readme.split(start, 1)
+        README.write_text(head + start + "\n" + text + rest[rest.index(end):])
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
