@@ -34,8 +34,13 @@ class Resources:
         )
         # One quick retry re-dials a connection that a Redis restart closed; no long backoff.
         self.redis = Redis.from_url(
-            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
+            settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, max_connections=200,
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1), decode_responses=False,
+        )
+        # Each websocket holds a pub/sub connection for its lifetime: give them their own pool, so 100 open
+        # websockets cannot starve the cache, the per-IP counters and /health (bench/event_load found it).
+        self.live_redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=1.0, max_connections=5000, decode_responses=False,
         )
 
     async def open(self) -> None:
@@ -45,6 +50,7 @@ class Resources:
     async def close(self) -> None:
         await self.pool.close(timeout=2)
         await self.redis.aclose()
+        await self.live_redis.aclose()
 
     async def _check_database(self) -> None:
         async with self.pool.connection(timeout=self.settings.health_check_timeout) as conn:

@@ -101,3 +101,19 @@ def test_websocket_rejects_a_bad_token(api: ApiServer) -> None:
     with pytest.raises(websockets.exceptions.InvalidStatus) as info:
         asyncio.run(scenario())
     assert info.value.response.status_code == 403
+
+
+def test_many_open_websockets_do_not_starve_redis_for_other_requests(api: ApiServer) -> None:
+    token = login(api.url, "attendee00007@converge.test")
+
+    async def scenario() -> list[int]:
+        url = api.url.replace("http://", "ws://") + f"/v1/ws?token={token}"
+        sockets = [await websockets.connect(url) for _ in range(120)]  # more than redis-py's default pool of 100
+        try:
+            async with httpx.AsyncClient(base_url=api.url) as client:
+                return [(await client.get("/health")).status_code, (await client.get("/v1/sessions")).status_code]
+        finally:
+            for ws in sockets:
+                await ws.close()
+
+    assert asyncio.run(scenario()) == [200, 200]

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import os
+
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +14,9 @@ from app.security import issue_token, verify_password
 from app.settings import Settings
 
 router = APIRouter()
+# Argon2 is CPU-bound: at most this many verifications at once, so a login burst (everyone arriving at
+# 9:00) waits its turn instead of starving the event loop and every other request (bench/event_load).
+_VERIFICATIONS = asyncio.Semaphore(max(2, os.cpu_count() or 2))
 
 
 class LoginRequest(BaseModel):
@@ -25,7 +31,8 @@ async def login(body: LoginRequest, res: Resources = Depends(resources),
         row = await (await conn.execute(
             "SELECT id, password_hash FROM attendees WHERE email = lower(%s)", (body.email,))).fetchone()
     # Argon2 is CPU-bound: verify off the event loop so other requests keep flowing.
-    ok = await run_in_threadpool(verify_password, row[1] if row else None, body.password)
+    async with _VERIFICATIONS:
+        ok = await run_in_threadpool(verify_password, row[1] if row else None, body.password)
     if not ok or row is None:
         LOGINS.labels("failure").inc()
         raise HTTPException(status_code=401, detail="invalid email or password")

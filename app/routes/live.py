@@ -23,7 +23,7 @@ async def live(ws: WebSocket) -> None:
         await ws.close(code=1008, reason="invalid token")
         return
     res = ws.app.state.resources
-    pubsub = res.redis.pubsub()
+    pubsub = res.live_redis.pubsub()
     try:
         await pubsub.subscribe(channel_for(attendee))
     except (RedisError, OSError, TimeoutError):
