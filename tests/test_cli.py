@@ -42,7 +42,7 @@ def test_check_config_of_the_shipped_file_from_anywhere(tmp_path: Path) -> None:
                        ("backups", "backup"), ("disks", "disk"), ("python-deps", "deps")):
         assert any(line.split()[:2] == [name, kind] for line in out.splitlines()), (name, out)
     rows = {line.split()[0]: line.split()[1:5] for line in out.splitlines() if line.startswith("  ")}
-    assert rows["api-health"] == ["http", "30s", "10s", "5s"]  # kind, interval, event interval, timeout
+    assert rows["api-health"] == ["http", "30s", "5s", "4s"]  # kind, interval, event interval, timeout
     assert rows["python-deps"] == ["deps", "1d", "8h", "5m"]
     assert "store: sqlite" in out and "retention 30d" in out
     assert "server: http://127.0.0.1:9464" in out
