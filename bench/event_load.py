@@ -31,7 +31,6 @@ import asyncio
 import bisect
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -49,6 +48,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import package_version as _version
+from bench.machine import tool_version as _tool_version
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -866,31 +869,12 @@ def agreement(report: dict[str, Any]) -> dict[str, Any]:
 # Machine and report
 # ================================================================================================
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _tool_version(cmd: list[str]) -> str:
-    with contextlib.suppress(OSError):
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=10)
-        return (done.stdout or done.stderr).strip().splitlines()[0]
-    return "unknown"
-
-
 def machine() -> dict[str, Any]:
     import psutil
 
     from devstack.postgres import _pg_bindir
 
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+    cpu_model = machine_cpu_model()
     packages = ("fastapi", "uvicorn", "uvloop", "httptools", "psycopg", "psycopg-pool", "redis", "aiohttp",
                 "prometheus_client", "psutil", "argon2-cffi")
     return {

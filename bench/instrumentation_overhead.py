@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
@@ -36,6 +35,8 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.apps.overhead_app import VARIANT_ENV, VARIANTS
+from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import package_version as _version
 from devstack.process import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -348,20 +349,8 @@ def verdict(summary: list[dict[str, object]], stacks: list[Stack]) -> dict[str, 
 
 # --- machine and report ------------------------------------------------------------------------
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine() -> dict[str, object]:
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+    cpu_model = machine_cpu_model()
     wrk_version = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
     packages = ("fastapi", "starlette", "uvicorn", "h11", "httptools", "uvloop", "prometheus_client",
                 "prometheus-fastapi-instrumentator", "starlette_exporter", "psutil")

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import logging
 import os
@@ -43,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import package_version as _version
 from devstack.process import free_port, port_open, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -531,20 +532,8 @@ def summarize(raw: list[Measurement], variants: list[str]) -> dict[str, Any]:
 
 # --- machine and report ------------------------------------------------------------------------
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine() -> dict[str, Any]:
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+    cpu_model = machine_cpu_model()
     nginx_v = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=False).stderr.strip()
     wrk_v = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0].strip()
     return {"nproc": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),

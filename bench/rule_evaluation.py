@@ -67,6 +67,7 @@ import yaml
 from alerts.engine import AlertEngine, stale_after
 from alerts.model import State
 from alerts.rules import DEFAULT_RULES, OPS, Rule
+from bench.machine import cpu_model as machine_cpu_model
 from devstack.process import free_port
 from monitor.observation import Observation
 from monitor.signals import CATALOG, SIGNALS
@@ -859,12 +860,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
 # --- report -----------------------------------------------------------------------------------------
 
 def machine() -> dict[str, Any]:
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
+    cpu_model = machine_cpu_model()
     versions = {}
     for pkg in ("pydantic", "pydantic-core"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
