@@ -33,7 +33,8 @@ class Failure:
 
 
 class RecordingServer:
-    def __init__(self, ok_status: int = 200, ok_body: bytes = b"ok") -> None:
+    def __init__(self, ok_status: int = 200, ok_body: bytes = b"ok", content_type: str | None = None) -> None:
+        self.content_type = content_type
         self.requests: list[Recorded] = []
         self.failures: deque[Failure] = deque()
         self.ok_status = ok_status
@@ -55,6 +56,12 @@ class RecordingServer:
                   delay: float = 0.0) -> None:
         for _ in range(count):
             self.failures.append(Failure(status, headers or {}, delay=delay))
+
+    def reset(self) -> None:
+        """Forget what was received and any failures still queued (one server shared by a module's tests)."""
+        with self._lock:
+            self.requests.clear()
+            self.failures.clear()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Recorded]:
         deadline = time.monotonic() + timeout
@@ -87,6 +94,8 @@ class RecordingServer:
                 self.send_response(status)
                 for k, v in (failure.headers if failure else {}).items():
                     self.send_header(k, v)
+                if outer.content_type:
+                    self.send_header("Content-Type", outer.content_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -7,7 +7,6 @@ for HTTP errors (500, 429 with Retry-After), `fail_api(error)` for a Web API {"o
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes.recorder import Failure, RecordingServer
@@ -17,23 +16,7 @@ OK_BODY = json.dumps({"ok": True, "channel": "C0TEST", "ts": "1700000000.000100"
 
 class FakeSlack(RecordingServer):
     def __init__(self) -> None:
-        super().__init__(ok_status=200, ok_body=OK_BODY)
-
-    def reset(self) -> None:
-        """Forget what was received and any failures still queued (one server shared by a module's tests)."""
-        with self._lock:
-            self.requests.clear()
-            self.failures.clear()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        base = super()._handler()
-
-        class Handler(base):  # type: ignore[misc, valid-type]
-            def end_headers(self) -> None:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                super().end_headers()
-
-        return Handler
+        super().__init__(ok_status=200, ok_body=OK_BODY, content_type="application/json; charset=utf-8")
 
     def webhook_url(self, token: str = "xoxwebhooksecret0123456789") -> str:
         return f"{self.url}/services/T0TEST/B0TEST/{token}"

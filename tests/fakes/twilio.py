@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from tests.fakes.recorder import Failure, RecordingServer
@@ -20,23 +19,7 @@ OK_BODY = json.dumps({"sid": "SM" + "f" * 32, "status": "queued", "num_segments"
 
 class FakeTwilio(RecordingServer):
     def __init__(self) -> None:
-        super().__init__(ok_status=201, ok_body=OK_BODY)
-
-    def reset(self) -> None:
-        """Forget what was received and any failures still queued (one server shared by a module's tests)."""
-        with self._lock:
-            self.requests.clear()
-            self.failures.clear()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        base = super()._handler()
-
-        class Handler(base):  # type: ignore[misc, valid-type]
-            def end_headers(self) -> None:
-                self.send_header("Content-Type", "application/json")
-                super().end_headers()
-
-        return Handler
+        super().__init__(ok_status=201, ok_body=OK_BODY, content_type="application/json")
 
     def fail_error(self, status: int, code: int, message: str, count: int = 1) -> None:
         body = json.dumps({"code": code, "message": message, "status": status,
