@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import yaml
 
+from bench.report import write_results
 from devstack import ApiServer, PrivateAlertmanager, PrivatePostgres, PrivatePrometheus, PrivateRedis, free_port
 from devstack.monitor import MonitorServer
 from devstack.postgres import _pg_bindir
@@ -743,14 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     report["raw"] = [asdict(t) for t in trials]
     report["summary"] = summarize(report["trials"])
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "detection_latency" + ("-quick" if args.quick else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / f"{stem}.md").write_text(text)
-    print()
-    print(text)
-    print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.md')}")
+    write_results(args.out, "detection_latency", args.quick, report, markdown(report))
     return 0
 
 

@@ -52,6 +52,7 @@ from typing import Any
 from bench.machine import cpu_model as machine_cpu_model
 from bench.machine import package_version as _version
 from bench.machine import tool_version as _tool_version
+from bench.report import write_results
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -1083,14 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                       "login_weight": LOGIN_WEIGHT},
                               "machine": machine(), "note": SHARED_NOTE}
     report.update(run(cfg))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "event_load" + ("-quick" if args.quick else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    text = markdown(report)
-    (args.out / f"{stem}.md").write_text(text)
-    print()
-    print(text)
-    print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.md')}")
+    write_results(args.out, "event_load", args.quick, report, markdown(report))
     return 0
 
 

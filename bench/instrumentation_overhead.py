@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import re
@@ -37,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.apps.overhead_app import VARIANT_ENV, VARIANTS
 from bench.machine import cpu_model as machine_cpu_model
 from bench.machine import package_version as _version
+from bench.report import write_results
 from devstack.process import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -470,14 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     report["summary"] = summarize(report["raw"], variants, stacks)
     report["verdict"] = verdict(report["summary"], stacks)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = "instrumentation_overhead" + ("-quick" if args.quick else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / f"{stem}.md").write_text(text)
-    print()
-    print(text)
-    print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.md')}")
+    write_results(args.out, "instrumentation_overhead", args.quick, report, markdown(report))
     return 0
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from bench.machine import cpu_model as machine_cpu_model
 from bench.machine import package_version as _version
+from bench.report import write_results
 from devstack.process import free_port, port_open, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -657,13 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     measurements = report.pop("_measurements")
     report["summary"] = summarize(measurements, variants)
 
-    stem = "probe_capacity" + ("-quick" if args.quick else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.out / f"{stem}.md").write_text(text)
-    print()
-    print(text)
-    print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.md')}")
+    write_results(args.out, "probe_capacity", args.quick, report, markdown(report))
     return 0
 
 
