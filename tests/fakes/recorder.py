@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.fakes.threaded import ThreadedServer
+
 
 @dataclass
 class Recorded:
@@ -32,7 +34,7 @@ class Failure:
     delay: float = 0.0
 
 
-class RecordingServer:
+class RecordingServer(ThreadedServer):
     def __init__(self, ok_status: int = 200, ok_body: bytes = b"ok", content_type: str | None = None) -> None:
         self.content_type = content_type
         self.requests: list[Recorded] = []
@@ -40,13 +42,7 @@ class RecordingServer:
         self.ok_status = ok_status
         self.ok_body = ok_body
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), self._handler()))
 
     @property
     def url(self) -> str:
@@ -106,18 +102,3 @@ class RecordingServer:
                 pass
 
         return Handler
-
-    def start(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> RecordingServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
 from typing import Any
+
+from tests.fakes.threaded import ThreadedServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,27 +68,10 @@ class _Server(ThreadingHTTPServer):
         pass  # clients that reject the certificate abort the handshake: expected in these tests
 
 
-class FakeHttpServer:
+class FakeHttpServer(ThreadedServer):
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._server = _Server(ssl_context)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-http", daemon=True)
-        self.port = int(self._server.server_address[1])
+        super().__init__(_Server(ssl_context))
         self.scheme = "https" if ssl_context is not None else "http"
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
-
-    def start(self) -> FakeHttpServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeHttpServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
