@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import httpx
 import pytest
 
 from devstack import ApiServer, MissingBinaryError, PrivatePostgres, PrivateRedis
+from monitor.observation import Observation
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SEED_PASSWORD = "converge-test-pw"
@@ -116,6 +117,15 @@ def silent_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         yield int(sock.getsockname()[1])
+
+
+def assert_errors(observations: Mapping[str, Observation], names: Iterable[str], prefix: str,
+                  unknown: bool = True) -> None:
+    """Each named signal carries an error of this class (`connect:`, `timeout:`...), and is unknown if asked."""
+    for name in names:
+        obs = observations[name]
+        assert obs.error and obs.error.startswith(prefix), obs
+        assert not unknown or obs.value is None, obs
 
 
 def login(base_url: str, email: str, password: str = SEED_PASSWORD) -> str:

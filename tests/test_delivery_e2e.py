@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 import yaml
 
 from devstack import PrivatePostgres, PrivateRedis, free_port
@@ -127,8 +126,3 @@ def test_two_replicas_one_delivers_and_the_other_takes_over(pg: PrivatePostgres,
         for r in replicas:
             r.stop()
     assert redis_down_notes(notes) == Counter({"firing": 1, "resolved": 1})
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_redis_keys(redis_fault: PrivateRedis) -> None:
-    return None
