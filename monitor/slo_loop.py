@@ -30,7 +30,7 @@ async def slo_loop(config: Config, store: Store, slos: SloService, channels: dic
                 await send_report_if_due(config, store, slos, channels, now)
         except Exception:  # the next cycle tries again; alerting does not depend on this loop
             log.exception("SLO evaluation failed")
-        await asyncio.sleep(max(1.0, slos.interval - (time.time() - now)))
+        await asyncio.sleep(slos.next_delay(time.time() - now))
 
 
 async def send_report_if_due(config: Config, store: Store, slos: SloService, channels: dict[str, Any],

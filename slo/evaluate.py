@@ -50,6 +50,11 @@ class SloStatus:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def has_data(self) -> bool:
+        """Whether any period's SLI could be computed (False before the first samples arrive)."""
+        return self.error is None and any(p.budget.sli is not None for p in self.periods.values())
+
     def headline(self) -> PeriodStatus | None:
         """The period that matters now: the event while it runs, else the rolling one."""
         event = self.periods.get(EVENT)

@@ -27,6 +27,7 @@ from slo.spec import EVENT, Period, SlosConfig, SloSpec, parse_slos
 
 log = logging.getLogger("converge.slo")
 OVERLAP = 300.0  # re-read the last 5 minutes: late writes land inside it
+RETRY_WITHOUT_DATA = 5.0  # seconds between evaluations while an SLO has no data yet
 
 
 class CachedHistory:
@@ -79,6 +80,15 @@ class SloService:
     @property
     def interval(self) -> float:
         return self.config.evaluation_interval
+
+    def next_delay(self, spent: float = 0.0) -> float:
+        """Seconds until the next evaluation, `spent` seconds into this one. While an SLO has no data
+        (the monitor has just started, or its SLI source is down) it is sooner, so that budgets appear
+        seconds after the first samples rather than a whole interval later."""
+        interval = self.interval
+        if any(not s.has_data for s in self.last):
+            interval = min(interval, RETRY_WITHOUT_DATA)
+        return max(1.0, interval - spent)
 
     def lookback(self, now: float) -> float:
         """The oldest instant any period or alert window needs at `now`."""

@@ -170,3 +170,15 @@ def test_from_config_reads_the_monitor_config(store: SqliteStore) -> None:
     assert svc.api_targets == ["api-metrics"]
     assert svc.interval == 60
     assert set(svc.periods) == {"rolling", "event"}
+
+
+def test_it_evaluates_again_within_seconds_while_an_slo_has_no_data(store: SqliteStore) -> None:
+    """Just after the monitor starts there are no samples: waiting a whole interval (1 min) would keep the
+    budget panels and the burn-rate alerts blind that long after the first samples land."""
+    slos = service(store)
+    assert slos.interval == 60
+    slos.observations(la(27, 23, 59))
+    assert slos.next_delay(spent=0.5) == pytest.approx(4.5)
+    store.write(history(la(27, 23, 59)))
+    slos.observations(la(27, 23, 59))
+    assert slos.next_delay(spent=0.5) == pytest.approx(59.5)
