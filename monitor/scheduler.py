@@ -23,7 +23,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.observation import Observation, unknown
 from monitor.selfmetrics import SelfMetrics
 from monitor.store import Store
+from monitor.store.batching import BatchWriter
 from monitor.targets import AnyTarget
+from monitor.trigger import TickedIntervalTrigger
 from probes.base import Probe, ProbeContext
 from probes.registry import probe_for
 
@@ -64,6 +66,7 @@ class ProbeScheduler:
                 if belongs_to(obs, t):
                     self._seen[t.name][obs.series_key()] = obs
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._batches = BatchWriter(store, self._writer)
         self._http: httpx.AsyncClient | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._event_mode: bool | None = None
@@ -120,7 +123,7 @@ class ProbeScheduler:
         if outcome in ("ok", "failed"):
             for obs in observations:
                 self._seen[name][obs.series_key()] = obs
-        await asyncio.get_running_loop().run_in_executor(self._writer, self.store.write, observations)
+        await self._batches.write(observations)
         self.metrics.runs.labels(name, target.kind, outcome).inc()
         self.metrics.duration.labels(target.kind).observe(duration)
         now = self.clock()
@@ -147,9 +150,9 @@ class ProbeScheduler:
         return dict(zip(chosen, results, strict=True))
 
     # -- continuous operation ----------------------------------------------------------------------
-    def _trigger(self, target: AnyTarget, event: bool) -> IntervalTrigger:
+    def _trigger(self, target: AnyTarget, event: bool) -> TickedIntervalTrigger:
         interval = target.effective_interval(event)
-        return IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0))
+        return TickedIntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0))
 
     def start(self, spread_first_runs: bool = True) -> None:
         self._scheduler = AsyncIOScheduler(job_defaults={"max_instances": 1, "coalesce": True,
@@ -205,6 +208,7 @@ class ProbeScheduler:
             await aclose_client(ctx)
         if self._http is not None:
             await self._http.aclose()
+        await self._batches.drain()
         self._writer.shutdown(wait=True)
 
 
