@@ -2,9 +2,10 @@
 with Prometheus's rule evaluation of the same alerting rules over the same series as the peer.
 
 The world: N synthetic series over the signal catalog (monitor/signals.py), grouped by "site" (one site = every
-catalog signal once per label combination: 10 routes for the latency signals, 3 synthetic steps, 2 disk paths),
-and R rules: the default catalog (alerts/rules.py DEFAULT_RULES, fleet-wide) plus per-site copies of the default
-rules with a `target` matcher (thresholds, `for`, hysteresis, event overrides and summaries as the defaults).
+catalog signal once per label combination: 10 routes for the latency signals, 3 synthetic steps, 2 disk paths,
+one SLO with its periods and windows), and R rules: the monitor's default rules (the catalog and the default SLOs'
+burn-rate rules, fleet-wide) plus per-site copies of them with a `target`, `flow` or `slo` matcher (thresholds,
+`for`, hysteresis, event overrides and summaries as the defaults).
 
 Scenarios, per grid point (rules x series), with the monitor's evaluation interval (5 s) between cycles:
 
@@ -66,7 +67,7 @@ import yaml
 
 from alerts.engine import AlertEngine, stale_after
 from alerts.model import State
-from alerts.rules import DEFAULT_RULES, OPS, Rule
+from alerts.rules import OPS, Rule
 from bench.machine import cpu_model as machine_cpu_model
 from devstack.process import free_port
 from monitor.observation import Observation
@@ -90,6 +91,7 @@ UNKNOWN_SHARE = 0.002
 INCIDENT_SHARE = 0.05
 T0 = 1_769_600_000.0  # 2026-01-28, the event's first day (the engine never reads the wall clock)
 
+SLOS = ("availability", "latency", "health-checks")  # the default SLOs (slo/spec.py)
 ROUTES = ("*", "/v1/login", "/v1/me", "/v1/sessions", "/v1/sessions/{sid}", "/v1/rsvps", "/v1/connections",
           "/v1/messages", "/v1/attendees", "/v1/schedule")
 LABEL_VALUES: dict[str, Callable[[str], tuple[str, ...]]] = {
@@ -99,7 +101,17 @@ LABEL_VALUES: dict[str, Callable[[str], tuple[str, ...]]] = {
     "flow": lambda site: (f"{site}-login",),
     "step": lambda site: ("login", "me", "rsvp"),
     "path": lambda site: ("/", "/var/lib/postgresql"),
+    "le": lambda site: ("0.5", "+Inf"),  # the SLO's latency bucket counts
+    "slo": lambda site: tuple(slo_name(site, slo) for slo in SLOS),
+    "period": lambda site: ("30d",),
+    "window": lambda site: ("5m", "1h"),
+    "windows": lambda site: ("1h/5m", "6h/30m", "3d/6h"),
 }
+
+
+def slo_name(site: str, slo: str) -> str:
+    """The default SLOs are the first site's; every other site has its own copies (its own series)."""
+    return slo if site == site_name(0) else f"{site}-{slo}"
 SHARED_NOTE = ("The machine is shared with other engineers' tests and benchmarks; the load average before and after "
                "is recorded. p95 over few cycles is sensitive to that noise; the medians are the steadier figure.")
 
@@ -144,9 +156,16 @@ def make_series(count: int) -> tuple[list[Series], list[str]]:
     return series[:count], sites
 
 
+def monitor_default_rules() -> list[Rule]:
+    """What a monitor with no rules configured evaluates: the catalog and the default SLOs' burn-rate rules."""
+    from monitor.config import Config
+
+    return [r for r in Config.model_validate({}).effective_rules() if r.enabled]
+
+
 def make_rules(count: int, sites: Sequence[str]) -> list[Rule]:
-    """The default catalog (fleet-wide), then per-site copies of the defaults with a target (or flow) matcher."""
-    bases = [r for r in DEFAULT_RULES if r.enabled]
+    """The monitor's default rules (fleet-wide), then per-site copies of them with a target, flow or slo matcher."""
+    bases = monitor_default_rules()
     rules = list(bases[:count])
     j = 0
     while len(rules) < count:
@@ -158,6 +177,8 @@ def make_rules(count: int, sites: Sequence[str]) -> list[Rule]:
             labels["target"] = site
         elif "flow" in declared:
             labels["flow"] = f"{site}-login"
+        elif "slo" in labels:
+            labels["slo"] = slo_name(site, labels["slo"])
         rules.append(base.model_copy(update={"name": f"{base.name}_{j:05d}", "labels": labels}))
         j += 1
     return rules
@@ -237,7 +258,7 @@ class World:
         rng = random.Random(seed)
         series, sites = make_series(n_series)
         rules = make_rules(n_rules, sites)
-        bands = signal_bands(DEFAULT_RULES)
+        bands = signal_bands(monitor_default_rules())
         steady: list[float | None] = []
         for s in series:
             band = bands[s.signal]
@@ -506,7 +527,7 @@ def make_service(world: World) -> tuple[Any, Any, str]:
     from monitor.config import Config
     from monitor.store.sqlite import SqliteStore
 
-    n_defaults = len([r for r in DEFAULT_RULES])
+    n_defaults = len(monitor_default_rules())
     custom = [r.model_dump(by_alias=True, exclude_defaults=True) for r in world.rules[n_defaults:]]
     config = Config.model_validate({
         # the sites as configured targets, so the service's staleness limits are the engine bench's
@@ -514,7 +535,7 @@ def make_service(world: World) -> tuple[Any, Any, str]:
         "rules": {"custom": custom},
     })
     effective = [r.name for r in config.effective_rules() if r.enabled]
-    if effective != [r.name for r in world.rules]:
+    if sorted(effective) != sorted(r.name for r in world.rules):
         raise RuntimeError("the service's effective rules differ from the engine bench's")
     store = SqliteStore(":memory:", retention=3600.0)
     params = inspect.signature(AlertService).parameters
@@ -539,6 +560,10 @@ def bench_service(world: World, cycles: int, reps: int) -> dict[str, Any]:
     try:
         for rep in range(reps):
             service, store, delivery = make_service(world)
+            # As `converge-monitor run` does once started (monitor/runner.py): start-up objects frozen out of
+            # later collections. The probes' observations (the Feed) come after, unfrozen, as in the monitor.
+            gc.collect()
+            gc.freeze()
             timer = PartTimer()
             for obj, attr, part in ((store, "latest", "store.latest"), (service.engine, "evaluate", "engine"),
                                     (service, "holds", "holds"), (service.dispatcher, "step", "dispatch"),
@@ -583,7 +608,9 @@ def bench_service(world: World, cycles: int, reps: int) -> dict[str, Any]:
                     cycle(world.incident, now, "incident")
                 counts["incident"] = alert_counts(service.engine)
             store.close()
+            gc.unfreeze()
     finally:
+        gc.unfreeze()
         loop.close()
     out: dict[str, Any] = {"delivery": delivery, "phases": {}}
     for name, samples in phases.items():
@@ -878,8 +905,8 @@ def _alerts(a: dict[str, int] | None) -> str:
 
 WORLD_TEXT = (
     "**The world.** Series: every catalog signal per *site* (`target=svc-NNNN`; 10 routes for the latency signals, "
-    "3 synthetic steps, 2 disk paths: {per_site} series a site), cut at the series count. Rules: the {defaults} "
-    "default "
+    "3 synthetic steps, 2 disk paths, one SLO: {per_site} series a site), cut at the series count. Rules: the "
+    "{defaults} default "
     "rules (fleet-wide), then per-site copies of them with a `target` matcher (same thresholds, `for`, hysteresis, "
     "event overrides, summaries); *watched* = series selected by at least one rule. Values: steady = inside each "
     "signal's healthy band, jittered, {unknown:.1%} unknown; incident = {incident:.0%} of all series (drawn from the "
@@ -927,7 +954,9 @@ def markdown(report: dict[str, Any]) -> str:
         part_names = sorted({k for ph in svc["phases"].values() for k in ph["parts_median_ms"]})
         lines += ["", f"## AlertService cycle ({HEADLINE[0]:,} rules x {HEADLINE[1]:,} series)", "",
                   f"AlertService.evaluate as the monitor calls it. Delivery: {svc['delivery']}. "
-                  "SqliteStore(':memory:'); the probes' store writes between cycles are not timed. Parts: median ms "
+                  "SqliteStore(':memory:'); the probes' store writes between cycles are not timed; start-up objects "
+                  "are frozen out of later garbage collections (gc.freeze()), as `converge-monitor run` does. "
+                  "Parts: median ms "
                   "of each part (snapshot = engine + dispatcher snapshots; store write = the state document and "
                   "outbox rows, JSON included; other = the rest: message rendering, silences, the service's own "
                   "code), so they need not add up to the median.", "",
@@ -1036,7 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"evaluation_interval_s": EVAL_INTERVAL, "stale_after_s": STALE_AFTER,
                      "unknown_share": UNKNOWN_SHARE, "incident_share": INCIDENT_SHARE, "fire_after_s": FIRE_AFTER,
                      "routes_per_target": len(ROUTES), "series_per_site": len(site_series(site_name(0))),
-                     "default_rules": len(DEFAULT_RULES)},
+                     "default_rules": len(monitor_default_rules())},
         "engine": [],
     }
     print(f"rule evaluation: {len(grid)} points x {args.cycles} cycles", flush=True)
