@@ -17,10 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts.dispatch import Kind
+from alerts.notifiers.config import SmsChannel
 from alerts.notifiers.outgoing import Outgoing
+from alerts.notifiers.sms import SmsNotifier
 from alerts.outbox import LOG_CHANNEL, DeliveryWorker
 from alerts.rules import DEFAULT_RULES
 from alerts.service import AlertService
+from alerts.templates import Templates
 from monitor.config import Config, load_config
 from monitor.observation import Observation
 from monitor.scheduler import ProbeScheduler
@@ -169,6 +172,27 @@ def test_ack_link_from_the_sms_acknowledges_on_post_and_forgeries_are_refused(st
     assert stack.client.get("/api/alerts").json()["alerts"][0]["acked_by"] == "ack link"
     stack.now += 2 * 3600  # the link expired after its 1 h ttl
     assert "expired" in stack.client.post(path).json()["detail"]
+
+
+def test_one_sms_link_acknowledges_the_alerts_its_page_carried_and_no_later_one(stack: Stack) -> None:
+    def pools_full(*targets: str) -> Callable[[], None]:
+        return lambda: [stack.observe("api_db_pool_utilization", 1.0, target=t) for t in targets]  # type: ignore[func-returns-value]
+
+    stack.run(90, 5, pools_full("api-a", "api-b"))
+    pages = [m.notification for m in stack.recorder.sent if m.notification.group == "DbPoolExhausted"]
+    assert len(pages) == 1 and len(pages[0].alerts) == 2 and "sms" in pages[0].channels
+    sms = SmsNotifier("sms", SmsChannel(account_sid="AC" + "0" * 32, auth_token="twilio-token-0123456789",
+                                        from_number="+14155550199"),
+                      Templates(), oncall=stack.config.oncall, ack_link=stack.service.ack_link)
+    text = sms.render(pages[0])
+    assert text.count("https://monitor.example.org/api/ack/") == 1 and "+1 more" in text
+    path = re.search(r"https://monitor\.example\.org(/api/ack/\S+)", text).group(1)  # type: ignore[union-attr]
+    stack.run(120, 5, pools_full("api-a", "api-b", "api-c"))  # a third instance starts firing after the page
+    r = stack.client.post(path)
+    assert r.status_code == 200 and r.json()["group"] == "DbPoolExhausted"
+    alerts = stack.client.get("/api/alerts").json()["alerts"]
+    acked = {a["labels"]["target"]: (a["state"], a["acked_by"]) for a in alerts if a["rule"] == "DbPoolExhausted"}
+    assert acked == {"api-a": ("firing", "ack link"), "api-b": ("firing", "ack link"), "api-c": ("firing", None)}
 
 
 def test_silence_holds_notifications_and_what_still_fires_is_sent_when_it_ends(stack: Stack) -> None:

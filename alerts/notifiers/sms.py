@@ -133,7 +133,7 @@ class SmsNotifier:
 
     def render(self, note: Notification, *, test: bool = False) -> str:
         ctx = message_context(note, self.ack_link, test=test)
-        links = [a["ack_link"] for a in ctx["alerts"] if a["ack_link"]][:1]
+        links = [ctx["ack_link"]] if ctx["ack_link"] else []
         try:
             return fit_sms(lambda level: self.templates.render(TEMPLATE, **ctx, level=level),
                            keep=(*links, *(short_link(x) for x in links)))
