@@ -35,12 +35,12 @@ MIN_SECRET_BYTES = 16
 _PURPOSE = b"converge-monitor/ack/v1\x00"  # a secret shared with another use cannot mint ack tokens
 _HEADER = struct.Struct(">BIB")  # version, expiry, alert id length
 
-GROUP = "@"  # a token for "@<group>" acknowledges the firing alerts one notification of that group carried
+NOTE = "@"  # a token for "@<notification id>" acknowledges the alerts that notification carried
 
 
-def group_ref(group: str) -> str:
+def note_ref(notification_id: str) -> str:
     """What an ack token carries instead of an alert id to acknowledge a whole notification (an SMS)."""
-    return GROUP + group
+    return NOTE + notification_id
 
 
 AckReason = Literal["malformed", "unsupported_version", "bad_signature", "expired"]

@@ -76,6 +76,7 @@ class _Record:
     acked_at: float | None = None
     escalations_done: list[int] = field(default_factory=list)
     held: str | None = None
+    pages: list[str] = field(default_factory=list)  # ids of the notifications that carried it (ack links)
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -113,6 +114,10 @@ class Dispatcher:
     def record(self, alert_id: str) -> dict[str, Any] | None:
         rec = self._records.get(alert_id)
         return asdict(rec) if rec else None
+
+    def carried_by(self, note_id: str) -> list[str]:
+        """The alerts, still active, that notification `note_id` carried (what its one ack link covers)."""
+        return [alert_id for alert_id, rec in self._records.items() if note_id in rec.pages]
 
     def ack(self, alert_id: str, actor: str, now: float) -> bool:
         """Acknowledge a firing alert: its reminders and escalation stop. False when it is not active."""
@@ -173,7 +178,7 @@ class Dispatcher:
             last = self._group_sent.get(group)
             if last is not None and now - last < self.policy.group_interval:
                 continue  # batched into the group's next message
-            out.append(self._notify(Kind.FIRING, group, items, now, in_event))
+            out.append(self._carry(self._notify(Kind.FIRING, group, items, now, in_event), items))
             self._group_sent[group] = now
             for a in items:
                 rec = self._records[a.id]
@@ -181,16 +186,21 @@ class Dispatcher:
         for group, items in sorted(resolved.items()):
             out.append(self._notify(Kind.RESOLVED, group, items, now, in_event))
         for group, items in sorted(reminders.items()):
-            out.append(self._notify(Kind.REMINDER, group, items, now, in_event))
+            out.append(self._carry(self._notify(Kind.REMINDER, group, items, now, in_event), items))
             for a in items:
                 rec = self._records[a.id]
                 rec.reminders += 1
                 rec.last_sent_at = now
         for (group, index), items in sorted(escalations.items()):
-            out.append(self._escalate(group, index, items, now))
+            out.append(self._carry(self._escalate(group, index, items, now), items))
             for a in items:
                 self._records[a.id].escalations_done.append(index)
         return out
+
+    def _carry(self, note: Notification, items: Iterable[Alert]) -> Notification:
+        for a in items:
+            self._records[a.id].pages.append(note.id)
+        return note
 
     # -- building messages ---------------------------------------------------------------------------
     def _people(self, audience: Iterable[str], now: float) -> tuple[str, ...]:

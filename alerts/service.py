@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from alerts.ack import GROUP, AckError, ack_url, make_ack_token, verify_ack_token
+from alerts.ack import NOTE, AckError, ack_url, make_ack_token, verify_ack_token
 from alerts.dispatch import Dispatcher, DispatchPolicy, Notification
 from alerts.engine import AlertEngine, stale_after
 from alerts.inhibition import inhibited
@@ -158,26 +158,22 @@ class AlertService:
         except AckError as exc:
             raise AckRefused(f"ack link refused: {exc.reason}") from None
         actor = claim.actor or "ack link"
-        if claim.alert_id.startswith(GROUP):
-            issued = claim.expires_at - self.config.ack.ttl + 1.0  # the token keeps whole seconds (truncated)
-            return self.ack_group(claim.alert_id.removeprefix(GROUP), actor, issued, now)
+        if claim.alert_id.startswith(NOTE):
+            return self.ack_notification(claim.alert_id.removeprefix(NOTE), actor, now)
         return self.ack(claim.alert_id, actor, now)
 
-    def ack_group(self, group: str, actor: str, notified_by: float, now: float | None = None) -> dict[str, Any]:
-        """Acknowledge the firing alerts of `group` that had been notified by `notified_by` (when the link was
-        made): what the page carried. An alert that began firing later is not acknowledged unseen."""
+    def ack_notification(self, note_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
+        """Acknowledge the firing alerts that notification `note_id` carried: what the page showed, no other."""
         now = self.clock() if now is None else now
         chosen = []
-        for alert in [*self.engine.alerts((State.FIRING,)), *self._external.values()]:
-            record = self.dispatcher.record(alert.id) or {}
-            notified = record.get("notified_at")
-            if (alert.rule == group and alert.state == State.FIRING and notified is not None
-                    and notified <= notified_by and self.dispatcher.ack(alert.id, actor, now)):
+        for alert_id in self.dispatcher.carried_by(note_id):
+            alert = self.engine.get(alert_id) or self._external.get(alert_id)
+            if alert is not None and alert.state == State.FIRING and self.dispatcher.ack(alert_id, actor, now):
                 chosen.append(alert)
         if not chosen:
-            raise AckRefused(f"no firing alert in {group} from that notification")
+            raise AckRefused("no firing alert from that notification")
         self._persist()
-        return {"group": group, "acked": [self.view(a) for a in chosen]}
+        return {"notification": note_id, "acked": [self.view(a) for a in chosen]}
 
     # -- silences ----------------------------------------------------------------------------------------
     def add_silence(self, matchers: Sequence[Matcher | str | Mapping[str, str]], *, ends_at: float, author: str,

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from alerts.ack import group_ref
+from alerts.ack import note_ref
 from alerts.dispatch import Kind, Notification
 from alerts.model import Tier
 
@@ -120,7 +120,7 @@ def message_context(note: Notification, ack_link: AckLink | None = None, **extra
     alerts = [alert_context(a, ack_link if firing else None, note.created_at) for a in note.alerts]
     # One link for the whole notification (an SMS has room for one): with several alerts it acknowledges
     # every one of them that this notification carried.
-    whole = (ack_link(group_ref(note.group), note.created_at) if ack_link and firing and len(alerts) > 1
+    whole = (ack_link(note_ref(note.id), note.created_at) if ack_link and firing and len(alerts) > 1
              else (alerts[0]["ack_link"] if alerts else "")) or ""
     return {
         "note": note, "id": note.id, "kind": str(note.kind), "tier": str(note.tier), "group": note.group,
