@@ -150,9 +150,12 @@ class ProbeScheduler:
         return dict(zip(chosen, results, strict=True))
 
     # -- continuous operation ----------------------------------------------------------------------
-    def _trigger(self, target: AnyTarget, event: bool) -> TickedIntervalTrigger:
+    def _trigger(self, target: AnyTarget, event: bool, spread: bool = True) -> TickedIntervalTrigger:
+        """The target's runs: on its own grid, phased by a stable offset per target so that targets created
+        together do not all fall due on the same tick, run after run."""
         interval = target.effective_interval(event)
-        return TickedIntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0))
+        offset = min(interval, FIRST_RUN_SPREAD) * (zlib.crc32(target.name.encode()) / 2**32) if spread else 0.0
+        return TickedIntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 5.0), start_date=_now_dt(offset))
 
     def start(self, spread_first_runs: bool = True) -> None:
         self._scheduler = AsyncIOScheduler(job_defaults={"max_instances": 1, "coalesce": True,
@@ -160,11 +163,10 @@ class ProbeScheduler:
         event = self.in_event(self.clock())
         self._set_event_mode(event)
         for name, target in self.targets.items():
-            # First run soon, at a stable offset per target, then on the target's interval.
-            spread = min(target.effective_interval(event), FIRST_RUN_SPREAD) if spread_first_runs else 0.0
-            offset = spread * (zlib.crc32(name.encode()) / 2**32)
-            self._scheduler.add_job(self.run_target, self._trigger(target, event), args=(name,), id=name,
-                                    name=f"{target.kind}:{name}", next_run_time=_now_dt(offset))
+            # First run soon (at the start of the target's grid), then on the target's interval.
+            trigger = self._trigger(target, event, spread_first_runs)
+            self._scheduler.add_job(self.run_target, trigger, args=(name,), id=name, name=f"{target.kind}:{name}",
+                                    next_run_time=trigger.start_date)
         self._scheduler.add_job(self._retune, IntervalTrigger(seconds=RETUNE_EVERY), id="__retune__")
         self._scheduler.start()
 
@@ -193,8 +195,8 @@ class ProbeScheduler:
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Stop scheduling; let running probes finish for up to `timeout`, then cancel them; flush the store."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+            # Pause first: APScheduler's shutdown cancels the running jobs at once, losing what they found.
+            self._scheduler.pause()
         pending = list(self._running)
         if pending:
             _done, still = await asyncio.wait(pending, timeout=timeout)
@@ -202,6 +204,9 @@ class ProbeScheduler:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*still, return_exceptions=True)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         from probes.tls import aclose_client
 
         for ctx in self._contexts.values():

@@ -28,7 +28,9 @@ class TickedIntervalTrigger(IntervalTrigger):
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         start, length = self.start_date.timestamp(), self.interval_length
         if previous_fire_time is not None:
-            slot = math.floor((previous_fire_time.timestamp() - start) / length) + 1
+            # round, not floor: a fire time sits less than half an interval past its slot, and floor could
+            # land one slot low after the microsecond round trip (the same time again: a loop in APScheduler).
+            slot = round((previous_fire_time.timestamp() - start) / length) + 1
         elif self.start_date > now:
             slot = 0
         else:

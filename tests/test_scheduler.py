@@ -115,3 +115,39 @@ async def test_jobs_run_on_their_interval_and_shorten_in_event_mode(store: Sqlit
     await asyncio.sleep(2.6)
     assert len(runs) >= 3
     await sched.shutdown()
+
+
+async def test_targets_keep_their_own_phase_after_the_first_run(store: SqliteStore) -> None:
+    """Targets created together must not all fall due on the same tick run after run (a burst every
+    interval instead of a steady rate)."""
+    runs: dict[str, list[float]] = {}
+
+    async def probe(target: Any, ctx: ProbeContext) -> list[Observation]:
+        runs.setdefault(target.name, []).append(time.time())
+        return await healthy(target, ctx)
+
+    targets = [http_target(f"t{i:02d}", interval=1, timeout=0.5) for i in range(40)]
+    sched = ProbeScheduler(targets, store, probes={"http": probe})
+    sched.start()
+    await asyncio.sleep(3.5)
+    await sched.shutdown()
+    later = [t for times in runs.values() for t in times[1:]]
+    assert len(later) >= 40
+    ticks = {round(t % 1.0, 1) % 1.0 for t in later}
+    assert len(ticks) >= 6, sorted(ticks)  # spread over the second, not two bursts
+
+
+async def test_shutdown_lets_a_running_probe_finish_and_records_its_result(store: SqliteStore) -> None:
+    started = asyncio.Event()
+
+    async def slow(target: Any, ctx: ProbeContext) -> list[Observation]:
+        started.set()
+        await asyncio.sleep(0.3)
+        return await healthy(target, ctx)
+
+    sched = ProbeScheduler([http_target("slow", interval=5, timeout=2)], store, probes={"http": slow})
+    sched.start(spread_first_runs=False)
+    await asyncio.wait_for(started.wait(), 5)
+    await sched.shutdown(timeout=3)
+    latest = {(o.signal, o.labels.get("target")): o.value for o in store.latest()}
+    assert latest[("http_up", "slow")] == 1

@@ -78,3 +78,19 @@ async def test_a_cancelled_caller_still_has_its_rows_written(store: SlowStore) -
         store.gate.set()
         await writer.drain()
     assert [o.labels["target"] for o in store.latest()] == ["t7"]
+
+
+async def test_a_writer_stopped_mid_batch_leaves_no_caller_waiting_for_ever(store: SlowStore) -> None:
+    with ThreadPoolExecutor(1) as pool:
+        writer = BatchWriter(store, pool)
+        store.gate.clear()
+        first = asyncio.create_task(writer.write(obs(1)))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(writer.write(obs(2)))  # waits for the next batch
+        await asyncio.sleep(0)
+        assert writer._flusher is not None
+        writer._flusher.cancel()  # as when the event loop shuts down under it
+        done, pending = await asyncio.wait([first, second], timeout=2)
+        store.gate.set()
+    assert not pending
+    assert all(isinstance(t.exception(), RuntimeError) for t in done)

@@ -52,3 +52,14 @@ def test_short_intervals_are_not_rounded_out_of_shape() -> None:
     assert trigger.tick == 0  # a tick of 0.1 s would be half the interval: no rounding then
     times = fire_times(trigger, 100)
     assert abs((times[-1] - times[0]) / 99 - 0.2) < 0.001
+
+
+def test_without_jitter_every_call_moves_one_interval_on() -> None:
+    """A fire time returned twice would make APScheduler loop for ever computing run times."""
+    rnd = random.Random(5)
+    for interval in (0.3, 1.1, 7.3, 30.0):
+        for _ in range(50):
+            start = T0 + timedelta(microseconds=rnd.randrange(10**6))
+            times = fire_times(TickedIntervalTrigger(seconds=interval, start_date=start), 200)
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            assert min(gaps) > interval - TICK - 1e-6 and max(gaps) < interval + TICK + 1e-6, (interval, start)

@@ -35,22 +35,44 @@ class BatchWriter:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._waiters:
-            batch, waiters = self._pending, self._waiters
-            self._pending, self._waiters = [], []
-            try:
-                await loop.run_in_executor(self.executor, self.store.write, batch)
-                self.batches += 1
-            except Exception as exc:  # every caller of this batch learns it was not recorded
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-            else:
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+        batch: list[Observation] = []
+        waiters: list[asyncio.Future[None]] = []
+        try:
+            while self._waiters:
+                batch, waiters = self._pending, self._waiters
+                self._pending, self._waiters = [], []
+                try:
+                    await loop.run_in_executor(self.executor, self.store.write, batch)
+                    self.batches += 1
+                except Exception as exc:  # every caller of this batch learns it was not recorded
+                    _settle(waiters, exc)
+                else:
+                    _settle(waiters, None)
+        finally:
+            # Cancelled (the loop is closing) or worse: nobody may wait for ever on a write that will not happen.
+            _settle(waiters, RuntimeError("the store writer stopped: this batch may not have been written"))
+            if self._waiters:  # only after an abnormal exit: a normal one leaves nothing waiting
+                _settle(self._waiters, RuntimeError("the store writer stopped before this batch was written"))
+                self._pending, self._waiters = [], []
 
     async def drain(self) -> None:
         """Wait until everything handed in so far is written (or failed)."""
-        while self._flusher is not None and not self._flusher.done():
+        while self._waiters or (self._flusher is not None and not self._flusher.done()):
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
             await asyncio.shield(self._flusher)
+
+
+def _settle(waiters: list[asyncio.Future[None]], outcome: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if outcome is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(outcome)
+            waiter.add_done_callback(_retrieved)  # a cancelled caller never reads it: no "never retrieved" noise
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    future.exception()
