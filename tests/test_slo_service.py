@@ -179,6 +179,8 @@ def test_it_evaluates_again_within_seconds_while_an_slo_has_no_data(store: Sqlit
     assert slos.interval == 60
     slos.observations(la(27, 23, 59))
     assert slos.next_delay(spent=0.5) == pytest.approx(4.5)
+    slos.observations(la(27, 23, 59))
+    assert slos.next_delay() == 10  # backing off while the data stays away (a long SLI outage)
     store.write(history(la(27, 23, 59)))
     slos.observations(la(27, 23, 59))
     assert slos.next_delay(spent=0.5) == pytest.approx(59.5)
