@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from alerts.ack import NOTE, AckError, ack_url, make_ack_token, verify_ack_token
+from alerts.ack import NOTE, AckClaim, AckError, ack_url, make_ack_token, verify_ack_token
 from alerts.dispatch import Dispatcher, DispatchPolicy, Notification
 from alerts.engine import AlertEngine, stale_after
 from alerts.inhibition import inhibited
@@ -149,18 +149,29 @@ class AlertService:
         self._persist()
         return self.view(alert)
 
-    def ack_with_token(self, token: str, now: float | None = None) -> dict[str, Any]:
-        now = self.clock() if now is None else now
+    def _claim(self, token: str, now: float) -> AckClaim:
         if self.config.ack is None:
             raise AckRefused("ack links are not configured")
         try:
-            claim = verify_ack_token(token, self.config.ack.secret.get_secret_value(), now)
+            return verify_ack_token(token, self.config.ack.secret.get_secret_value(), now)
         except AckError as exc:
             raise AckRefused(f"ack link refused: {exc.reason}") from None
+
+    def ack_with_token(self, token: str, now: float | None = None) -> dict[str, Any]:
+        now = self.clock() if now is None else now
+        claim = self._claim(token, now)
         actor = claim.actor or "ack link"
         if claim.alert_id.startswith(NOTE):
             return self.ack_notification(claim.alert_id.removeprefix(NOTE), actor, now)
         return self.ack(claim.alert_id, actor, now)
+
+    def ack_preview(self, token: str, now: float | None = None) -> list[dict[str, Any]]:
+        """What the link would acknowledge now (firing alerts), without acknowledging: for its confirm page."""
+        claim = self._claim(token, self.clock() if now is None else now)
+        ids = (self.dispatcher.carried_by(claim.alert_id.removeprefix(NOTE)) if claim.alert_id.startswith(NOTE)
+               else [claim.alert_id])
+        alerts = [self.engine.get(i) or self._external.get(i) for i in ids]
+        return [self.view(a) for a in alerts if a is not None and a.state == State.FIRING]
 
     def ack_notification(self, note_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
         """Acknowledge the firing alerts that notification `note_id` carried: what the page showed, no other."""

@@ -63,11 +63,22 @@ def alerts_router(service: AlertService) -> APIRouter:
             raise HTTPException(404, str(exc)) from None
 
     @router.get("/ack/{ack_token}", response_class=HTMLResponse)
-    def ack_page(ack_token: str) -> str:
-        # A GET never acknowledges: link previews in Slack and SMS apps fetch links nobody clicked.
+    def ack_page(ack_token: str) -> HTMLResponse:
+        # A GET never acknowledges: link previews in Slack and SMS apps fetch links nobody clicked. It shows
+        # what the button would acknowledge, so the person who clicks knows what they take on.
+        head = "<!doctype html><meta name=viewport content='width=device-width'><title>Acknowledge</title>"
+        try:
+            alerts = service.ack_preview(ack_token)
+        except AckRefused as exc:
+            return HTMLResponse(f"{head}<p>{html.escape(str(exc))}</p>", status_code=403)
+        if not alerts:
+            return HTMLResponse(f"{head}<p>Nothing to acknowledge: the alert is no longer firing.</p>")
+        items = "".join(f"<li>{html.escape(str(a['tier']).upper())}: {html.escape(a['summary'] or a['rule'])}"
+                        + (" (acknowledged already)" if a["acked_by"] else "") + "</li>" for a in alerts)
         safe = html.escape(ack_token, quote=True)
-        return (f"<!doctype html><title>Acknowledge alert</title><form method=post action='/api/ack/{safe}'>"
-                "<button type=submit>Acknowledge this alert</button></form>")
+        noun = "these alerts" if len(alerts) > 1 else "this alert"
+        return HTMLResponse(f"{head}<ul>{items}</ul><form method=post action='/api/ack/{safe}'>"
+                            f"<button type=submit>Acknowledge {noun}</button></form>")
 
     @router.post("/ack/{ack_token}")
     def ack_link(ack_token: str) -> dict[str, Any]:

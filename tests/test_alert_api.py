@@ -162,11 +162,12 @@ def test_ack_link_from_the_sms_acknowledges_on_post_and_forgeries_are_refused(st
     link = re.search(r"ack: (\S+)", stack.recorder.sent[0].text).group(1)  # type: ignore[union-attr]
     path = link.removeprefix("https://monitor.example.org")
     page = stack.client.get(path)
-    assert page.status_code == 200 and "<form method=post" in page.text
+    assert page.status_code == 200 and "<form method=post" in page.text and "Acknowledge this alert" in page.text
     assert stack.client.get("/api/alerts").json()["alerts"][0]["acked_by"] is None  # a GET does not ack
     token = path.rsplit("/", 1)[1]
     forged = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
     assert stack.client.post(f"/api/ack/{forged}").status_code == 403
+    assert stack.client.get(f"/api/ack/{forged}").status_code == 403
     assert stack.client.post("/api/ack/not-a-token").status_code == 403
     assert stack.client.post(path).status_code == 200
     assert stack.client.get("/api/alerts").json()["alerts"][0]["acked_by"] == "ack link"
@@ -189,6 +190,8 @@ def test_one_sms_link_acknowledges_the_alerts_its_page_carried_and_no_later_one(
     path = re.search(r"https://monitor\.example\.org(/api/ack/\S+)", text).group(1)  # type: ignore[union-attr]
     stack.run(120, 5, pools_full("api-a", "api-b", "api-c"))  # a third instance starts firing after the page
     stack.service = stack.new_service()  # and the monitor restarts before the on-call clicks
+    page = stack.client.get(path).text  # the confirm page says what the button takes on
+    assert "Acknowledge these alerts" in page and "api-a" in page and "api-b" in page and "api-c" not in page
     r = stack.client.post(path)
     assert r.status_code == 200 and r.json()["notification"] == pages[0].id
     alerts = stack.client.get("/api/alerts").json()["alerts"]
