@@ -159,6 +159,17 @@ async def serve(config: Config) -> int:
     return code
 
 
-def run_forever(config: Config) -> int:
+# Libraries that log every job run or HTTP request at INFO: two lines per check would bury the monitor's
+# own messages (the probe counters in /metrics say the same, once).
+QUIET_LOGGERS = ("apscheduler", "httpx", "httpcore")
+
+
+def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_forever(config: Config) -> int:
+    configure_logging()
     return asyncio.run(serve(config))
