@@ -83,10 +83,15 @@ def event_load(d: dict[str, Any]) -> list[Row]:
     a, users = d["agreement"], d["settings"]["users"]
     monitor = d["resources"]["roles"]["monitor"]
     return [(f"Event load: {users} virtual users, the monitor's p95 vs the load generator's",
-             f"{a['monitor_p95_s'] * 1000:.0f} ms", f"{a['client_p95_s'] * 1000:.0f} ms (client side)",
+             _ms(a["monitor_p95_s"]), f"{_ms(a['client_p95_s'])} (client side)",
              f"within 10% ({a['monitor_vs_client']:+.1%})", _yes(bool(a["within_goal"]))),
             (f"Event load: the monitor's own cost while {users} users are watched",
              f"{monitor['cpu_cores']:.3f} cores, {monitor['rss_mib_max']:.0f} MiB", "-", "-", "-")]
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds with the digits that matter: 6.4 ms, 899 ms."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
 
 
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (

@@ -44,8 +44,8 @@ from slo.windows import DAY, MINUTE
 
 # The API's histogram buckets (app/metrics.py LATENCY_BUCKETS, the /metrics contract). A latency SLI is
 # exact only at a bucket bound: between bounds nobody knows how many requests were under the threshold.
-API_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-                       0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+API_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075,
+                       0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 # Scrapes of /metrics (by the monitor and Prometheus) are not user traffic: they would dilute errors.
 EXCLUDED_ROUTES = ("/metrics",)
 ROLLING = "rolling"
