@@ -117,7 +117,7 @@ def _correct_precision_errors(buckets: list[list[float]], tolerance: float) -> N
         delta = abs(b[1] - prev)
         if delta == 0:
             continue
-        if delta / b[1] <= tolerance:
+        if b[1] != 0 and delta / b[1] <= tolerance:  # Go divides by zero to +Inf: never "small"
             b[1] = prev
         else:
             prev = b[1]

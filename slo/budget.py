@@ -81,6 +81,7 @@ class CountSeries:
     timestamps: Sequence[float]
     good: Sequence[float]
     total: Sequence[float]
+    events: bool = False  # one event per sample (from_events): nothing happened before the first one
 
     def __post_init__(self) -> None:
         if not len(self.timestamps) == len(self.good) == len(self.total):
@@ -117,7 +118,7 @@ class CountSeries:
             ts.append(timestamps[i])
             g.append(ng)
             t.append(nt)
-        return cls(ts, g, t)
+        return cls(ts, g, t, events=True)
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -125,8 +126,9 @@ class CountSeries:
     def counts(self, start: float, end: float) -> Counts | None:
         """Events in (start, end]; None when no sample lies in it (no data: unknown, not zero).
 
-        The baseline is the last sample at or before `start`; when history begins inside the window,
-        its first sample is the baseline (what happened before it is unknown, not zero).
+        The baseline is the last sample at or before `start`. When history begins inside the window, a
+        counter's first sample is the baseline (what it counted before is unknown, not zero); an event
+        series' first sample is itself an event of the window.
         """
         ts = self.timestamps
         last = bisect.bisect_right(ts, end) - 1
@@ -134,6 +136,8 @@ class CountSeries:
         if last < 0 or last <= base:
             return None
         if base < 0:
+            if self.events:
+                return Counts(self.good[last], self.total[last])
             base = 0
         return Counts(self.good[last] - self.good[base], self.total[last] - self.total[base])
 

@@ -27,6 +27,7 @@ from slo.spec import EVENT, Period, SlosConfig, SloSpec, parse_slos
 
 log = logging.getLogger("converge.slo")
 OVERLAP = 300.0  # re-read the last 5 minutes: late writes land inside it
+BASELINE_MARGIN = 3600.0  # history read before a window's start: longer than any probe interval
 RETRY_WITHOUT_DATA = 5.0  # seconds to the next evaluation after one where an SLO had no data
 
 
@@ -92,14 +93,15 @@ class SloService:
         return max(1.0, interval - spent)
 
     def lookback(self, now: float) -> float:
-        """The oldest instant any period or alert window needs at `now`."""
+        """The oldest instant any period or alert window needs at `now`, and a margin before it: a counter's
+        increase from the window's start needs the sample just before it as its baseline."""
         longest = max([p.length for p in self.periods.values() if p.calendar is None]
                       + [w.long for p in self.periods.values() for w in p.policies])
         since = now - longest
         event = self.periods.get(EVENT)
         if event is not None and event.calendar is not None and event.calendar.start < now:
             since = min(since, event.calendar.start)
-        return since
+        return since - BASELINE_MARGIN
 
     def evaluate(self, now: float | None = None) -> list[SloStatus]:
         now = self.clock() if now is None else now

@@ -113,6 +113,12 @@ def test_non_monotonic_counts_are_fixed_to_their_envelope() -> None:
     assert histogram_quantile(0.75, buckets) == pytest.approx(0.5 + 0.5 * (5 / 10))
 
 
+def test_a_bucket_dropping_to_zero_is_lifted_not_divided_by() -> None:
+    # Seen when a scrape lands mid-update, or rates of buckets across a reset: Go's float division by
+    # zero gives +Inf (not "a small delta"); the envelope then lifts the bucket.
+    assert histogram_quantile(0.5, [("0.1", 5.0), ("0.5", 0.0), (INF, 5.0)]) == pytest.approx(0.05)
+
+
 def test_lowest_bucket_with_a_non_positive_bound_returns_that_bound() -> None:
     assert histogram_quantile(0.2, [("-1", 5.0), ("0", 10.0), (INF, 10.0)]) == -1.0
 

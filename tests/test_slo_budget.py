@@ -51,7 +51,10 @@ def test_bad_counts_are_refused_naming_which(bad: list[float]) -> None:
 def test_events_count_one_per_sample() -> None:
     s = CountSeries.from_events([0, 30, 60, 90], [True, False, True, True])
     assert s.counts(0, 90) == Counts(2, 3)  # the sample at the window's start is the baseline
-    assert s.counts(-1, 90) == Counts(2, 3)  # history starts inside: first sample is the baseline
+    # History starts inside the window: every probe run in it is an event, the first one included (a
+    # failure in an event window's first minutes used to vanish as the "baseline").
+    assert s.counts(-1, 90) == Counts(3, 4)
+    assert CountSeries.from_events([110, 140, 170], [False, True, True]).counts(100, 200) == Counts(2, 3)
     assert window_counts([s, s], 0, 90) == Counts(4, 6)
     assert sum_counts([None, None]) is None
 

@@ -184,3 +184,15 @@ def test_it_evaluates_again_within_seconds_while_an_slo_has_no_data(store: Sqlit
     store.write(history(la(27, 23, 59)))
     slos.observations(la(27, 23, 59))
     assert slos.next_delay(spent=0.5) == pytest.approx(59.5)
+
+
+def test_the_event_counts_from_its_first_second(store: SqliteStore) -> None:
+    """The requests between the last scrape before the event and the first one inside it belong to the
+    event: the sample before the start is the baseline."""
+    api = {"target": "api-metrics"}
+    before, inside = la(28, 0) - 30, la(28, 0) + 30
+    store.write([Observation(SIGNAL_REQUESTS, 1000, before, api), Observation(SIGNAL_5XX, 0, before, api),
+                 Observation(SIGNAL_REQUESTS, 1600, inside, api), Observation(SIGNAL_5XX, 60, inside, api)])
+    with freeze_time(datetime(2026, 1, 28, 0, 1, tzinfo=LA)):
+        obs = service(store).observations()
+    assert value(obs, "slo_sli", slo="availability", period="event") == pytest.approx(540 / 600)
