@@ -112,6 +112,15 @@ async def test_failures_are_classified_and_scrubbed(receiver: RecordingServer, s
         assert SECRET not in text  # ... without the secret
 
 
+async def test_a_secret_echoed_across_the_cut_is_not_logged_half_written(receiver: RecordingServer) -> None:
+    token = "bearer-" + SECRET
+    body = "x" * (200 - 10) + token + " and more"  # the token straddles the 200th character
+    receiver.failures.append(Failure(500, body=body.encode()))
+    with pytest.raises(DeliveryError) as err:
+        await hook(receiver, bearer_token=token).deliver(note())
+    assert token[:10] not in err.value.reason and "[redacted]" in err.value.reason
+
+
 async def test_unreachable_is_retryable() -> None:
     config = WebhookChannel(url=f"http://127.0.0.1:{free_port()}/hooks/{SECRET}")
     with pytest.raises(DeliveryError) as err:

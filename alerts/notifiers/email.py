@@ -26,7 +26,7 @@ from typing import Any
 
 from alerts.dispatch import Notification
 from alerts.notifiers.config import EmailChannel, email_address
-from alerts.notifiers.errors import DeliveryError, Scrubber
+from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig
 from alerts.templates import AckLink, TemplateProblem, Templates, digest_context, message_context
@@ -179,7 +179,7 @@ class EmailNotifier:
 
 
 def _text(raw: bytes | str) -> str:
-    return (raw.decode(errors="replace") if isinstance(raw, bytes) else raw).replace("\n", " ")[:200]
+    return (raw.decode(errors="replace") if isinstance(raw, bytes) else raw).replace("\n", " ")[:RAW_BODY]
 
 
 class DigestBuffer:

@@ -18,6 +18,9 @@ from pydantic import SecretStr
 
 REDACTED = "[redacted]"
 MAX_REASON = 300
+# Response bodies are read this far before scrubbing; cut to MAX_REASON only after it, so a secret
+# split by the cut cannot escape the scrubber half-written.
+RAW_BODY = 4000
 
 
 class DeliveryError(Exception):

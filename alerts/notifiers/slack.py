@@ -19,7 +19,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerts.dispatch import Kind, Notification
 from alerts.notifiers.config import SlackChannel
-from alerts.notifiers.errors import DeliveryError, Scrubber, http_status_error, redact_logs, retry_after_seconds
+from alerts.notifiers.errors import (
+    RAW_BODY,
+    DeliveryError,
+    Scrubber,
+    http_status_error,
+    redact_logs,
+    retry_after_seconds,
+)
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig
 from alerts.templates import AckLink, TemplateProblem, Templates, message_context
@@ -100,7 +107,7 @@ class SlackNotifier:
         except Exception as exc:
             raise self._transport_error(exc) from None
         if resp.status_code != 200:
-            raise http_status_error(self.name, resp.status_code, (resp.body or "")[:200],
+            raise http_status_error(self.name, resp.status_code, (resp.body or "")[:RAW_BODY],
                                     resp.headers.get("Retry-After"), self.scrub)
 
     async def _post_message(self, payload: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import httpx
 
 from alerts.dispatch import Notification
 from alerts.notifiers.config import SmsChannel
-from alerts.notifiers.errors import DeliveryError, Scrubber, http_status_error, redact_logs
+from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig, Person
 from alerts.templates import AckLink, TemplateProblem, Templates, message_context, short_link
@@ -187,7 +187,7 @@ def _twilio_error(resp: httpx.Response) -> str:
     try:
         data = resp.json()
     except ValueError:
-        return resp.text[:200]
+        return resp.text[:RAW_BODY]
     if not isinstance(data, dict):
         return ""
     code, message = data.get("code"), data.get("message")

@@ -16,7 +16,7 @@ import httpx
 
 from alerts.dispatch import Kind, Notification
 from alerts.notifiers.config import WebhookChannel
-from alerts.notifiers.errors import DeliveryError, Scrubber, http_status_error, redact_logs
+from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
 from alerts.notifiers.outgoing import Outgoing
 from alerts.templates import AckLink, TemplateProblem, Templates, alert_context, message_context
 
@@ -116,5 +116,5 @@ class WebhookNotifier:
             reason = f"cannot reach the webhook: {type(exc).__name__}: {exc}"
             raise DeliveryError(self.name, self.scrub(reason), retryable=True) from None
         if not 200 <= resp.status_code < 300:
-            raise http_status_error(self.name, resp.status_code, resp.text[:200], resp.headers.get("Retry-After"),
+            raise http_status_error(self.name, resp.status_code, resp.text[:RAW_BODY], resp.headers.get("Retry-After"),
                                     self.scrub)
