@@ -130,7 +130,13 @@ class AlertService:
         self.silences.prune(now, self.config.silences.retention)
         rows = [row for note in notes for row in outbox_rows(
             note, render_text(note, lambda alert_id: self.ack_link(alert_id, now)), self.channels)]
-        self.store.commit_cycle(STATE_KEY, self._state(), rows)
+        try:
+            self.store.commit_cycle(STATE_KEY, self._state(), rows)
+        except Exception:
+            # Nothing of this cycle was recorded: go back to the stored state, so the next cycle decides
+            # the same notifications again (same ids) instead of believing they were sent.
+            self.reload()
+            raise
         return notes
 
     # -- acknowledgement ---------------------------------------------------------------------------------

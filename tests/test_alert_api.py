@@ -278,3 +278,23 @@ def test_rules_endpoint_lists_the_effective_rules_with_event_overrides(stack: St
     assert rules["ApiDown"]["tier"] == "critical" and rules["ApiDown"]["event"]["for"] == 5
     assert set(rules) == {r.name for r in stack.config.effective_rules()}
     assert {r.name for r in DEFAULT_RULES} <= set(rules) and any(n.startswith("SloBurn") for n in rules)
+
+
+def test_a_cycle_whose_commit_fails_is_decided_again_not_lost(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.run(5, 5, api_down(stack))  # pending: in event mode ApiDown fires on the next cycle
+    real = stack.store.commit_cycle
+    failures: list[int] = []
+
+    def full_disk(*args: Any) -> None:
+        failures.append(1)
+        raise OSError("disk full")
+
+    before = stack.store.outbox_all()
+    monkeypatch.setattr(stack.store, "commit_cycle", full_disk)
+    with pytest.raises(OSError):
+        stack.tick(5, observations=[api_down(stack)])  # the firing is decided here, and not recorded
+    assert failures and stack.store.outbox_all() == before
+    monkeypatch.setattr(stack.store, "commit_cycle", real)
+    stack.tick(5, observations=[api_down(stack)])
+    firing = [m.notification for m in stack.recorder.sent if m.notification.kind == Kind.FIRING]
+    assert [n.group for n in firing] == ["ApiDown"]  # decided again after the failure, sent once

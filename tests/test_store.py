@@ -97,3 +97,24 @@ def test_state_documents_survive_a_restart(make_store: Callable[[], Store]) -> N
     store.put_state("alerts", {"a1": {"state": "resolved", "since": 12.5}})
     store.close()
     assert make_store().get_state("alerts") == {"a1": {"state": "resolved", "since": 12.5}}
+
+
+def test_a_failed_cycle_commit_leaves_nothing_half_written(make_store: Callable[[], Store],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state and its outbox rows go in together or not at all, even when a later call commits."""
+    from monitor.store.base import OutboxRow
+
+    store = make_store()
+    store.put_state("alerting", {"cycle": 1})
+    real = store._executemany
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_executemany", fail)
+    with pytest.raises(OSError):
+        store.commit_cycle("alerting", {"cycle": 2}, [OutboxRow("n1", "log", 1.0, {"text": "x"})])
+    monkeypatch.setattr(store, "_executemany", real)
+    store.write([obs("http_up", 1, 2.0, target="api")])  # a later, unrelated commit
+    assert store.get_state("alerting") == {"cycle": 1} and store.outbox_all() == []
+    store.close()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,23 @@ class Store(ABC):
     def _commit(self) -> None: ...
 
     @abstractmethod
+    def _rollback(self) -> None:
+        """Undo the open transaction; reconnect when the connection itself is gone."""
+
+    @abstractmethod
     def close(self) -> None: ...
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One call's statements under the lock; on any failure they are rolled back, so a failed call
+        leaves nothing half-written for the next one to commit (state without its outbox rows)."""
+        with self._lock:
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(Exception):  # the original error is the one worth reporting
+                    self._rollback()
+                raise
 
     # -- shared logic ----------------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -97,7 +114,7 @@ class Store(ABC):
     def write(self, observations: Sequence[Observation]) -> None:
         if not observations:
             return
-        with self._lock:
+        with self._tx():
             samples, latest = [], []
             for obs in observations:
                 sid = self._series_id(obs)
@@ -118,12 +135,12 @@ class Store(ABC):
                     self._latest[obs.series_key()] = obs
 
     def latest(self) -> list[Observation]:
-        with self._lock:
+        with self._tx():
             return list(self._latest.values())
 
     def history(self, signal: str, labels: Mapping[str, str], since: float,
                 until: float | None = None) -> list[Sample]:
-        with self._lock:
+        with self._tx():
             sid = self._series.get((signal, tuple(sorted(labels.items()))))
             if sid is None:
                 return []
@@ -135,14 +152,14 @@ class Store(ABC):
     # -- small documents: alert engine state, silences, acknowledgements ----------------------
     def put_state(self, key: str, value: Any) -> None:
         """Keep one JSON document under `key`, replacing what was there, durably."""
-        with self._lock:
+        with self._tx():
             self._execute(self._sql("INSERT INTO state (key, value) VALUES (?, ?) "
                                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
                           (key, json.dumps(value, default=str)))
             self._commit()
 
     def get_state(self, key: str) -> Any | None:
-        with self._lock:
+        with self._tx():
             rows = self._execute(self._sql("SELECT value FROM state WHERE key = ?"), (key,))
         return json.loads(rows[0][0]) if rows else None
 
@@ -150,7 +167,7 @@ class Store(ABC):
     def commit_cycle(self, state_key: str, state: Any, outbox: Sequence[OutboxRow]) -> None:
         """One transaction: the alert state and the notifications it decided. A crash before it replays the
         cycle (same notification ids); after it, the outbox holds every notification: none is lost."""
-        with self._lock:
+        with self._tx():
             self._execute(self._sql("INSERT INTO state (key, value) VALUES (?, ?) "
                                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
                           (state_key, json.dumps(state, default=str)))
@@ -162,7 +179,7 @@ class Store(ABC):
             self._commit()
 
     def outbox_add(self, rows: Sequence[OutboxRow]) -> None:
-        with self._lock:
+        with self._tx():
             self._executemany(self._sql(
                 "INSERT INTO outbox (notification_id, channel, created_at, payload, status, attempts, next_attempt) "
                 "VALUES (?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (notification_id, channel) DO NOTHING"),
@@ -172,14 +189,14 @@ class Store(ABC):
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxRow]:
         """Undelivered entries in the order they were decided (per channel that is the delivery order)."""
-        with self._lock:
+        with self._tx():
             rows = self._execute(self._sql(
                 "SELECT notification_id, channel, created_at, payload, status, attempts, next_attempt, last_error "
                 "FROM outbox WHERE status = 'pending' ORDER BY created_at, seq LIMIT ?"), (limit,))
         return [OutboxRow(r[0], r[1], float(r[2]), json.loads(r[3]), r[4], int(r[5]), float(r[6]), r[7]) for r in rows]
 
     def outbox_update(self, row: OutboxRow) -> None:
-        with self._lock:
+        with self._tx():
             self._execute(self._sql(
                 "UPDATE outbox SET status = ?, attempts = ?, next_attempt = ?, last_error = ? "
                 "WHERE notification_id = ? AND channel = ?"),
@@ -187,7 +204,7 @@ class Store(ABC):
             self._commit()
 
     def outbox_all(self) -> list[OutboxRow]:
-        with self._lock:
+        with self._tx():
             rows = self._execute(self._sql(
                 "SELECT notification_id, channel, created_at, payload, status, attempts, next_attempt, last_error "
                 "FROM outbox ORDER BY created_at, seq"))
@@ -195,7 +212,7 @@ class Store(ABC):
 
     def prune(self, now: float) -> int:
         """Drop samples older than the retention; returns how many."""
-        with self._lock:
+        with self._tx():
             rows = self._execute(self._sql("SELECT count(*) FROM samples WHERE ts < ?"), (now - self.retention,))
             self._execute(self._sql("DELETE FROM samples WHERE ts < ?"), (now - self.retention,))
             self._commit()

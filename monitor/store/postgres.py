@@ -29,8 +29,12 @@ class PostgresStore(Store):
 
     def __init__(self, dsn: str, retention: float) -> None:
         super().__init__(retention)
-        self._db = psycopg.connect(dsn, connect_timeout=5, application_name="converge-monitor-store")
+        self._dsn = dsn
+        self._db = self._connect()
         self._setup()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._dsn, connect_timeout=5, application_name="converge-monitor-store")
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cur = self._db.execute(sql, params)  # type: ignore[arg-type]
@@ -42,6 +46,12 @@ class PostgresStore(Store):
 
     def _commit(self) -> None:
         self._db.commit()
+
+    def _rollback(self) -> None:
+        if self._db.closed or self._db.broken:  # PostgreSQL restarted or the network dropped: a new connection
+            self._db = self._connect()
+        else:
+            self._db.rollback()
 
     def close(self) -> None:
         with self._lock:

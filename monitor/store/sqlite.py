@@ -41,6 +41,9 @@ class SqliteStore(Store):
     def _commit(self) -> None:
         self._db.commit()
 
+    def _rollback(self) -> None:
+        self._db.rollback()
+
     def close(self) -> None:
         with self._lock:
             self._db.commit()
