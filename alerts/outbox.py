@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,20 +83,27 @@ class DeliveryWorker:
         self.metrics = metrics
         self.clock = clock
         self._health: dict[str, bool] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Digest buffers from the store: at start-up, and when this replica takes over the lead (the
+        previous leader may have taken rows into a digest it never mailed)."""
         self._digests: dict[str, Any] = {}
         for name, notifier in self.channels.items():
             make = getattr(notifier, "digest_buffer", None)
             if make is not None:
                 buffer = make()
-                buffer.restore(store.get_state(f"digest:{name}"))
+                buffer.restore(self.store.get_state(f"digest:{name}"))
                 self._digests[name] = buffer
 
     @property
     def configured(self) -> set[str]:
         return set(self.channels) - {LOG_CHANNEL}
 
-    async def run_once(self) -> int:
-        """Send what is due; returns how many rows were delivered (or taken into a digest)."""
+    async def run_once(self, still_leader: Callable[[], Awaitable[bool]] | None = None) -> int:
+        """Send what is due; returns how many rows were delivered (or taken into a digest). `still_leader`
+        is asked before each row: a replica that lost the lead mid-backlog stops, and the new leader
+        (which sees the same rows) goes on, instead of both sending them."""
         await self._send_digests()
         rows = self.store.outbox_pending()
         if self.metrics is not None:
@@ -106,6 +113,8 @@ class DeliveryWorker:
         for row in rows:
             if row.channel in held:
                 continue
+            if still_leader is not None and not await still_leader():
+                break
             if row.next_attempt > self.clock():
                 held.add(row.channel)  # in order per channel: nothing overtakes a row waiting to retry
                 continue

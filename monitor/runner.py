@@ -91,10 +91,11 @@ async def _evaluation_loop(config: Config, alerts: AlertService, worker: Deliver
             metrics.leader.set(1 if leader else 0)
             if leader and not was_leader:
                 alerts.reload()  # take over from the stored state: timers, acks, silences, what was sent
+                worker.reload()  # and the digests waiting to be mailed
             was_leader = leader
             if leader:
                 alerts.evaluate(now)
-                await worker.run_once()
+                await worker.run_once(lambda: asyncio.to_thread(leadership.check))
                 if forwarder is not None:
                     await forwarder.forward(alerts.last_firing, alerts.last_resolved, now)
         except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state

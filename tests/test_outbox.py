@@ -174,3 +174,48 @@ def test_low_tier_email_is_batched_into_a_digest_that_survives_restart_and_failu
     assert email.digests_sent == [["firing-0", "firing-1", "firing-2"]] and email.attempts == 2
     drain(worker, clock, 120)
     assert len(email.digests_sent) == 1
+
+
+def test_a_replica_that_loses_the_lead_mid_backlog_stops_and_the_new_leader_sends_the_rest_once(
+        store: SqliteStore) -> None:
+    clock = Clock()
+    enqueue(store, *(note(Kind.FIRING, n) for n in range(4)))
+    clock.now += 10  # every row is due
+    old_slack, new_slack = Flaky("slack"), Flaky("slack")
+    asked = {"n": 0}
+
+    async def lead_for_two_notes() -> bool:  # two rows a note (log and slack): lost while the third waits
+        asked["n"] += 1
+        return asked["n"] <= 4
+
+    old = DeliveryWorker(store, {"slack": old_slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    asyncio.run(old.run_once(lead_for_two_notes))
+    new = DeliveryWorker(store, {"slack": new_slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    asyncio.run(new.run_once())
+    assert old_slack.received == ["firing:Rule0", "firing:Rule1"]
+    assert new_slack.received == ["firing:Rule2", "firing:Rule3"]
+
+
+def test_an_old_leader_finishing_late_never_turns_a_sent_row_back_to_pending(store: SqliteStore) -> None:
+    enqueue(store, note(Kind.FIRING, 1))
+    stale = next(r for r in store.outbox_pending() if r.channel == "slack")  # read by the old leader
+    sent = next(r for r in store.outbox_pending() if r.channel == "slack")
+    sent.status, sent.attempts = "sent", 1
+    store.outbox_update(sent)  # the new leader delivered it
+    stale.attempts, stale.last_error = 1, "timeout"  # the old leader's send timed out: it would retry
+    store.outbox_update(stale)
+    assert [r.status for r in store.outbox_all() if r.channel == "slack"] == ["sent"]
+
+
+def test_a_new_leader_mails_the_digest_the_old_one_had_buffered(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
+    follower_email = DigestingEmail()
+    follower = DeliveryWorker(store, {"email": follower_email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    leader_email = DigestingEmail()
+    leader = DeliveryWorker(store, {"email": leader_email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    enqueue(store, note(Kind.FIRING, 1, channels=("email",), tier=Tier.LOW))
+    drain(leader, clock, 5)  # taken into the leader's digest (stored), then the leader dies
+    follower.reload()  # the follower becomes leader
+    drain(follower, clock, 70)
+    assert follower_email.digests_sent == [["firing-1"]] and leader_email.digests_sent == []

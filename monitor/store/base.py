@@ -198,8 +198,10 @@ class Store(ABC):
     def outbox_update(self, row: OutboxRow) -> None:
         with self._tx():
             self._execute(self._sql(
+                # Only a pending row moves: an old leader finishing late never turns a row another replica
+                # has sent back into pending (a resend).
                 "UPDATE outbox SET status = ?, attempts = ?, next_attempt = ?, last_error = ? "
-                "WHERE notification_id = ? AND channel = ?"),
+                "WHERE notification_id = ? AND channel = ? AND status = 'pending'"),
                 (row.status, row.attempts, row.next_attempt, row.last_error, row.notification_id, row.channel))
             self._commit()
 
