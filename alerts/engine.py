@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
-from alerts.model import Alert, State
+from alerts.model import Alert, State, Tier
 from alerts.rules import OPS, Params, Rule, render
 from monitor.observation import Observation
 
@@ -201,26 +201,37 @@ class AlertEngine:
         return {
             "version": SNAPSHOT_VERSION,
             "alerts": [
-                {"rule": a.rule, "labels": _series_labels(a), "state": a.state.value, "value": a.value,
+                {"rule": a.rule, "tier": a.tier.value, "labels": _series_labels(a), "state": a.state.value,
+                 "value": a.value,
                  "threshold": a.threshold, "active_since": a.active_since, "fired_at": a.fired_at,
                  "resolved_at": a.resolved_at, "last_true": a.last_true}
                 for by_key in self._alerts.values() for a in by_key.values()
             ],
         }
 
-    def restore(self, data: Mapping[str, Any]) -> None:
-        """Replace the state with a snapshot's. Alerts of rules that no longer exist (or are disabled) are
-        dropped; the others take the rule's current tier and texts."""
+    def restore(self, data: Mapping[str, Any],
+                watched: Callable[[Mapping[str, str]], bool] = lambda _labels: True) -> list[Alert]:
+        """Replace the state with a snapshot's; the others take the rule's current tier and texts. Alerts of
+        rules that no longer exist (or are disabled), or of series no longer `watched` (a removed target),
+        are dropped; the firing ones among them are returned, resolved, so that their resolve is sent."""
         if data.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"alert engine snapshot version {data.get('version')!r} is not {SNAPSHOT_VERSION}")
         self._alerts = {}
+        dropped: list[Alert] = []
         for item in data.get("alerts", []):
             rule = self._by_name.get(item["rule"])
-            if rule is None:
-                continue
             series = {str(k): str(v) for k, v in item["labels"].items()}
-            if not rule.matches(series):
-                continue  # the rule's label matchers changed: this series is no longer watched by it
+            if rule is None or not rule.matches(series) or not watched(series):
+                # gone from the config (or its matchers changed): nothing watches this series any more
+                if item["state"] == State.FIRING.value:
+                    tier = rule.tier if rule is not None else Tier(item.get("tier", Tier.HIGH.value))
+                    dropped.append(Alert(
+                        rule=item["rule"], tier=tier,
+                        labels={**series, "alertname": item["rule"], "tier": tier.value}, state=State.RESOLVED,
+                        value=item.get("value"), threshold=item.get("threshold"),
+                        active_since=item.get("active_since"), fired_at=item.get("fired_at"),
+                        summary=f"{item['rule']}: no longer watched (its rule or target left the config)"))
+                continue
             alert = Alert(
                 rule=rule.name, tier=rule.tier, labels={**series, "alertname": rule.name, "tier": rule.tier.value},
                 state=State(item["state"]), value=item.get("value"), threshold=item.get("threshold"),
@@ -229,6 +240,7 @@ class AlertEngine:
             )
             alert.summary = render(rule.summary, rule, series, alert.value, alert.threshold)
             self._alerts.setdefault(rule.name, {})[tuple(sorted(series.items()))] = alert
+        return dropped
 
 
 def _series_labels(alert: Alert) -> dict[str, str]:

@@ -51,6 +51,7 @@ class AlertService:
         alerting = config.alerting
         # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
         ages = {t.name: 3 * t.interval + t.timeout for t in config.all_targets()}
+        self._targets = set(ages)
         self.engine = AlertEngine(config.effective_rules(), max_age=stale_after(ages))
         repeat = {**DispatchPolicy().repeat_interval, **{str(k): v for k, v in alerting.repeat_interval.items()}}
         self.dispatcher = Dispatcher(config.routing, config.oncall, DispatchPolicy(
@@ -62,15 +63,22 @@ class AlertService:
         self._restore()
 
     # -- persistence -----------------------------------------------------------------------------------
+    def watched(self, labels: Mapping[str, str]) -> bool:
+        """Whether a series belongs to a configured target (or to none): a removed target's last values stay
+        in the store, and must neither hold nor start alerts."""
+        name = labels.get("target") or labels.get("flow")
+        return name is None or name in self._targets
+
     def _restore(self) -> None:
         self._external: dict[str, Alert] = {}
         self.last_firing: list[Alert] = []
         self.last_resolved: list[Alert] = []
+        self._orphans: list[Alert] = []  # firing alerts nothing watches any more: resolved next cycle
         state = self.store.get_state(STATE_KEY)
         if not state:
             return
         self._external = {a.id: a for a in map(alert_from_dict, state.get("external", []))}
-        self.engine.restore(state.get("engine", {}))
+        self._orphans = self.engine.restore(state.get("engine", {}), self.watched)
         self.dispatcher.restore(state.get("dispatch"))
         declared = {s.id for s in self.silences.list()}
         for item in state.get("silences", []):
@@ -117,9 +125,13 @@ class AlertService:
     def evaluate(self, now: float | None = None) -> list[Notification]:
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
-        transitions = self.engine.evaluate(self.store.latest(), now, in_event)
+        latest = [o for o in self.store.latest() if self.watched(o.labels)]
+        transitions = self.engine.evaluate(latest, now, in_event)
         self.last_firing = self.engine.alerts((State.FIRING,))
         self.last_resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
+        for alert in self._orphans:
+            alert.resolved_at = now
+        self.last_resolved += self._orphans
         external = list(self._external.values())
         firing = [*self.last_firing, *(a for a in external if a.state == State.FIRING)]
         resolved = [*self.last_resolved, *(a for a in external if a.state == State.RESOLVED)]
@@ -132,6 +144,7 @@ class AlertService:
             note, render_text(note, lambda alert_id: self.ack_link(alert_id, now)), self.channels)]
         try:
             self.store.commit_cycle(STATE_KEY, self._state(), rows)
+            self._orphans = []
         except Exception:
             # Nothing of this cycle was recorded: go back to the stored state, so the next cycle decides
             # the same notifications again (same ids) instead of believing they were sent.

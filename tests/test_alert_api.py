@@ -37,6 +37,8 @@ CONFIG = f"""
 targets:
   http:
     - {{name: api-health, url: "http://127.0.0.1:9/health", interval: 5s, timeout: 2s}}
+  api_metrics:
+    - {{name: api-metrics, urls: ["http://127.0.0.1:9/metrics"], interval: 5s, timeout: 2s}}
 disks:
   - {{name: disks, paths: ["/"], interval: 5s, timeout: 2s}}
 server: {{api_token: "{TOKEN}"}}
@@ -70,11 +72,17 @@ class Recorder:
         return [(str(m.notification.kind), m.notification.group) for m in self.sent]
 
 
+# Three API instances (each its own api_metrics target); the SLOs would have to name one, so none here.
+THREE_APIS = CONFIG.replace("  api_metrics:\n", "  api_metrics:\n" + "".join(
+    f'    - {{name: api-{x}, urls: ["http://127.0.0.1:9/{x}/metrics"], interval: 5s, timeout: 2s}}\n'
+    for x in "abc")) + "slos: {include_defaults: false}\n"
+
+
 class Stack:
-    def __init__(self, tmp: Path, start: float = EVENT_T0) -> None:
+    def __init__(self, tmp: Path, start: float = EVENT_T0, config: str = CONFIG) -> None:
         self.now = start
         path = tmp / "monitor.yml"
-        path.write_text(CONFIG)
+        path.write_text(config)
         self.config: Config = load_config(path, environ={})
         self.store = SqliteStore(str(tmp / "state.sqlite3"), retention=86400)
         self.recorder = Recorder()
@@ -175,7 +183,8 @@ def test_ack_link_from_the_sms_acknowledges_on_post_and_forgeries_are_refused(st
     assert "expired" in stack.client.post(path).json()["detail"]
 
 
-def test_one_sms_link_acknowledges_the_alerts_its_page_carried_and_no_later_one(stack: Stack) -> None:
+def test_one_sms_link_acknowledges_the_alerts_its_page_carried_and_no_later_one(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, config=THREE_APIS)
     def pools_full(*targets: str) -> Callable[[], None]:
         return lambda: [stack.observe("api_db_pool_utilization", 1.0, target=t) for t in targets]  # type: ignore[func-returns-value]
 
@@ -298,3 +307,23 @@ def test_a_cycle_whose_commit_fails_is_decided_again_not_lost(stack: Stack, monk
     stack.tick(5, observations=[api_down(stack)])
     firing = [m.notification for m in stack.recorder.sent if m.notification.kind == Kind.FIRING]
     assert [n.group for n in firing] == ["ApiDown"]  # decided again after the failure, sent once
+
+
+@pytest.mark.parametrize("change", ["the rule is disabled", "the target is removed"])
+def test_an_alert_whose_rule_or_target_leaves_the_config_is_resolved_not_left_firing(tmp_path: Path,
+                                                                                     change: str) -> None:
+    stack = Stack(tmp_path)
+    stack.run(10, 5, api_down(stack))
+    assert stack.recorder.kinds() == [("firing", "ApiDown")]
+    if change == "the rule is disabled":
+        config = CONFIG + "rules: {disabled: [ApiDown]}\n"
+    else:
+        health = '    - {name: api-health, url: "http://127.0.0.1:9/health", interval: 5s, timeout: 2s}\n'
+        config = CONFIG.replace(health, "")
+        assert "api-health" not in config
+    (tmp_path / "monitor.yml").write_text(config)
+    stack.config = load_config(tmp_path / "monitor.yml", environ={})
+    stack.service = stack.new_service()  # the monitor restarts on the new config
+    stack.run(30, 5, lambda: None)  # the old http_up=0 stays in the store as the latest value
+    assert stack.recorder.kinds() == [("firing", "ApiDown"), ("resolved", "ApiDown")]
+    assert stack.client.get("/api/alerts").json()["alerts"] == []
