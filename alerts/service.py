@@ -22,7 +22,7 @@ from alerts.maintenance import MaintenanceSchedule
 from alerts.message import render_text
 from alerts.model import Alert, State, Tier
 from alerts.outbox import outbox_rows
-from alerts.silences import Matcher, Silence, SilenceBook
+from alerts.silences import DECLARED, Matcher, Silence, SilenceBook
 from monitor.config import Config
 from monitor.store import Store
 
@@ -80,10 +80,14 @@ class AlertService:
         self._external = {a.id: a for a in map(alert_from_dict, state.get("external", []))}
         self._orphans = self.engine.restore(state.get("engine", {}), self.watched)
         self.dispatcher.restore(state.get("dispatch"))
-        declared = {s.id for s in self.silences.list()}
+        declared = {s.id: s for s in self.silences.list()}
         for item in state.get("silences", []):
-            if item["id"] not in declared:
-                self.silences.add(Silence.model_validate(item))
+            stored = Silence.model_validate(item)
+            if not stored.id.startswith(DECLARED):
+                self.silences.add(stored)
+            elif stored.id in declared and stored.ends_at < declared[stored.id].ends_at:
+                self.silences.add(stored)  # declared, then ended early through the API: it stays ended
+            # a declared silence no longer in the config (removed or edited) is gone with it
 
     def _state(self) -> dict[str, Any]:
         return {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),

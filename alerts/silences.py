@@ -49,6 +49,9 @@ def _parse_instant(value: Any) -> Any:
 Instant = Annotated[float, BeforeValidator(_parse_instant)]
 
 
+
+DECLARED = "cfg-"  # id prefix of silences declared in monitor.yml (the id hashes the declaration)
+
 class Matcher(BaseModel):
     """One label condition. Built from a dict {name, value, op} or a string like 'target=~"api-.*"'."""
 
@@ -290,7 +293,7 @@ class SilenceSpec(BaseModel):
 
     def to_silence(self) -> Silence:
         raw = json.dumps([[str(m) for m in self.matchers], self.starts_at, self.ends_at], separators=(",", ":"))
-        sid = "cfg-" + hashlib.sha256(raw.encode()).hexdigest()[:16]
+        sid = DECLARED + hashlib.sha256(raw.encode()).hexdigest()[:16]
         return Silence(id=sid, matchers=tuple(self.matchers), starts_at=self.starts_at, ends_at=self.ends_at,
                        author=self.author, reason=self.reason, created_at=self.starts_at)
 

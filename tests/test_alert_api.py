@@ -327,3 +327,30 @@ def test_an_alert_whose_rule_or_target_leaves_the_config_is_resolved_not_left_fi
     stack.run(30, 5, lambda: None)  # the old http_up=0 stays in the store as the latest value
     assert stack.recorder.kinds() == [("firing", "ApiDown"), ("resolved", "ApiDown")]
     assert stack.client.get("/api/alerts").json()["alerts"] == []
+
+
+def test_a_declared_silence_ends_with_its_declaration_and_stays_ended_when_expired(tmp_path: Path) -> None:
+    declared = ("silences:\n  declared:\n    - {matchers: [alertname=ApiDown], starts_at: 2026-01-28T00:00:00Z, "
+                "ends_at: 2026-01-29T00:00:00Z, author: ops, reason: planned}\n")
+
+    def restart(config: str) -> None:
+        (tmp_path / "monitor.yml").write_text(config)
+        stack.config = load_config(tmp_path / "monitor.yml", environ={})
+        stack.service = stack.new_service()
+
+    def active() -> list[str]:
+        return [s["id"] for s in stack.client.get("/api/silences").json()["silences"] if s["state"] == "active"]
+
+    stack = Stack(tmp_path, config=CONFIG + declared)
+    stack.tick(5)
+    [sid] = active()
+    assert stack.client.delete(f"/api/silences/{sid}", headers=stack.auth()).status_code == 200
+    stack.tick(5)
+    restart(CONFIG + declared)
+    assert active() == []  # ended through the API: a restart does not bring it back
+    restart(CONFIG + declared.replace("reason: planned", "reason: planned again"))
+    stack.tick(5)
+    restart(CONFIG)
+    assert active() == []  # taken out of the config: gone, though the store remembered it
+    stack.run(10, 5, api_down(stack))
+    assert stack.recorder.kinds() == [("firing", "ApiDown")]
