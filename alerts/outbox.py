@@ -109,12 +109,18 @@ class DeliveryWorker:
         if self.metrics is not None:
             self.metrics.outbox_pending.set(len(rows))
         held: set[str] = set()
+        probed: set[str] = set()  # channels known down that one row has tried this cycle
         delivered = 0
         for row in rows:
             if row.channel in held:
                 continue
             if still_leader is not None and not await still_leader():
                 break
+            if self._health.get(row.channel) is False and row.next_attempt <= self.clock():
+                if row.channel in probed:  # one try a cycle tells whether it is back; the rest go elsewhere now
+                    self._give_up(row, self.clock(), "channel is down")
+                    continue
+                probed.add(row.channel)
             if row.next_attempt > self.clock():
                 held.add(row.channel)  # in order per channel: nothing overtakes a row waiting to retry
                 continue
@@ -141,7 +147,7 @@ class DeliveryWorker:
             return True
         message = Outgoing(note, row.payload["text"])
         try:
-            await asyncio.wait_for(notifier.send(message), self.policy.send_timeout)
+            await asyncio.wait_for(notifier.send(message), self.send_timeout(notifier))
         except Exception as exc:  # DeliveryError carries retryable/retry_after; anything else is retried
             self._failed(row, now, exc)
             return False
@@ -152,6 +158,15 @@ class DeliveryWorker:
         self._set_health(row.channel, True, now)
         return True
 
+    def send_timeout(self, notifier: Any) -> float:
+        """How long one send may take: long enough for every request of it at the channel's own timeout
+        (SMTP's several steps, one SMS per recipient). Cutting a send short while it still goes out (an
+        SMTP thread cannot be cancelled) would send it again on the retry."""
+        per_request = getattr(getattr(notifier, "config", None), "timeout", None)
+        if per_request is None:
+            return self.policy.send_timeout
+        return max(self.policy.send_timeout, per_request * getattr(notifier, "requests_per_send", 1) + 5.0)
+
     async def _send_digests(self) -> None:
         for name, buffer in self._digests.items():
             now = self.clock()
@@ -160,7 +175,7 @@ class DeliveryWorker:
                 continue
             try:
                 sender: Any = self.channels[name]
-                await asyncio.wait_for(sender.send_digest(batch), self.policy.send_timeout)
+                await asyncio.wait_for(sender.send_digest(batch), self.send_timeout(sender))
             except Exception as exc:  # keep the batch; it is due again at once, tried next cycle
                 for note in batch:
                     buffer.add(note, now - buffer.interval)
@@ -175,11 +190,12 @@ class DeliveryWorker:
     def _failed(self, row: OutboxRow, now: float, exc: Exception) -> None:
         reason = str(getattr(exc, "reason", "") or type(exc).__name__)
         if isinstance(exc, TimeoutError):
-            reason = f"timed out after {self.policy.send_timeout:g}s"
+            reason = f"timed out after {self.send_timeout(self.channels.get(row.channel)):g}s"
         retryable = bool(getattr(exc, "retryable", True))
         row.attempts += 1
         row.last_error = reason[:500]
-        if retryable and row.attempts < self.policy.max_attempts:
+        # A channel already known down gets no retries: its rows fall back at once, not after the backoff.
+        if retryable and row.attempts < self.policy.max_attempts and self._health.get(row.channel) is not False:
             row.next_attempt = now + self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
             self.store.outbox_update(row)
             self._count(row.channel, "retry")

@@ -219,3 +219,37 @@ def test_a_new_leader_mails_the_digest_the_old_one_had_buffered(tmp_path: Path) 
     follower.reload()  # the follower becomes leader
     drain(follower, clock, 70)
     assert follower_email.digests_sent == [["firing-1"]] and leader_email.digests_sent == []
+
+
+def test_once_a_channel_is_known_down_its_backlog_falls_back_at_once(store: SqliteStore) -> None:
+    clock = Clock()
+    sms = Flaky("sms", [Refused("503", True)] * 100)
+    email = Flaky("email")
+    worker = DeliveryWorker(store, {"sms": sms, "email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)},
+                            policy=RetryPolicy(max_attempts=3), clock=clock)
+    enqueue(store, *(note(Kind.FIRING, n, channels=("sms",), tier=Tier.CRITICAL) for n in range(5)))
+    drain(worker, clock, 15)  # the first page gives up after its 3 attempts: SMS is down
+    assert email.received[:1] == ["firing:Rule0"]
+    drain(worker, clock, 2)
+    # the other four went to email within a cycle, each without three more attempts of its own
+    assert email.received == [f"firing:Rule{n}" for n in range(5)] and sms.attempts <= 3 + 2
+    sms.failures.clear()  # SMS is back: the next page goes by SMS again
+    enqueue(store, note(Kind.FIRING, 9, channels=("sms",), tier=Tier.CRITICAL))
+    clock.now += 10
+    drain(worker, clock, 2)
+    assert sms.received == ["firing:Rule9"]
+
+
+def test_a_send_may_take_as_long_as_its_channel_needs(store: SqliteStore) -> None:
+    """An SMTP send makes several requests, each allowed the channel's timeout: cutting it at 20 s while
+    its thread still mails would mail it again on the retry."""
+    from alerts.notifiers.config import EmailChannel
+    from alerts.notifiers.email import EmailNotifier
+    from alerts.templates import Templates
+
+    email = EmailNotifier("email", EmailChannel.model_validate(
+        {"host": "127.0.0.1", "port": 9, "from": "m@example.org", "to": ["o@example.org"], "timeout": "30s"}),
+        Templates())
+    worker = DeliveryWorker(store, {"email": email, "slack": Flaky("slack")})
+    assert worker.send_timeout(email) >= 6 * 30
+    assert worker.send_timeout(worker.channels["slack"]) == RetryPolicy().send_timeout  # no config: the default

@@ -39,6 +39,7 @@ class EmailNotifier:
                  ack_link: AckLink | None = None) -> None:
         self.name = name
         self.config = config
+        self.requests_per_send = 6  # connect, EHLO, STARTTLS, AUTH, MAIL/RCPT, DATA: each may take the timeout
         self.templates = templates
         self.oncall = oncall
         self.ack_link = ack_link

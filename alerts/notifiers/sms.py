@@ -100,6 +100,7 @@ class SmsNotifier:
                  ack_link: AckLink | None = None) -> None:
         self.name = name
         self.config = config
+        self.requests_per_send = max(1, len(oncall.people) if oncall else 1)  # one text per recipient
         self.templates = templates
         self.oncall = oncall
         self.ack_link = ack_link
