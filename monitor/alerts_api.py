@@ -50,12 +50,15 @@ def alerts_router(service: AlertService) -> APIRouter:
         if verdict == "wrong":
             raise HTTPException(403, "wrong bearer token")
 
+    # Every handler that reads or changes the alert state is async: it runs on the event loop, between
+    # two alert cycles (which run there too), never in a worker thread in the middle of one.
     @router.get("/alerts")
-    def list_alerts() -> dict[str, Any]:
+    async def list_alerts() -> dict[str, Any]:
         return {"alerts": service.active()}
 
     @router.post("/alerts/{alert_id}/ack")
-    def ack(alert_id: str, body: AckBody | None = None, authorization: str | None = Header(None)) -> dict[str, Any]:
+    async def ack(alert_id: str, body: AckBody | None = None,
+                  authorization: str | None = Header(None)) -> dict[str, Any]:
         authorize(authorization)
         try:
             return service.ack(alert_id, (body or AckBody()).by)
@@ -63,7 +66,7 @@ def alerts_router(service: AlertService) -> APIRouter:
             raise HTTPException(404, str(exc)) from None
 
     @router.get("/ack/{ack_token}", response_class=HTMLResponse)
-    def ack_page(ack_token: str) -> HTMLResponse:
+    async def ack_page(ack_token: str) -> HTMLResponse:
         # A GET never acknowledges: link previews in Slack and SMS apps fetch links nobody clicked. It shows
         # what the button would acknowledge, so the person who clicks knows what they take on.
         head = "<!doctype html><meta name=viewport content='width=device-width'><title>Acknowledge</title>"
@@ -81,14 +84,14 @@ def alerts_router(service: AlertService) -> APIRouter:
                             f"<button type=submit>Acknowledge {noun}</button></form>")
 
     @router.post("/ack/{ack_token}")
-    def ack_link(ack_token: str) -> dict[str, Any]:
+    async def ack_link(ack_token: str) -> dict[str, Any]:
         try:
             return service.ack_with_token(ack_token)
         except AckRefused as exc:
             raise HTTPException(403, str(exc)) from None
 
     @router.get("/silences")
-    def list_silences() -> dict[str, Any]:
+    async def list_silences() -> dict[str, Any]:
         now = service.clock()
         return {"silences": [{**s.to_dict(), "state": s.state(now)} for s in service.silences.list()]}
 
@@ -109,7 +112,7 @@ def alerts_router(service: AlertService) -> APIRouter:
         return silence.to_dict()
 
     @router.delete("/silences/{silence_id}")
-    def expire_silence(silence_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+    async def expire_silence(silence_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         authorize(authorization)
         try:
             return service.expire_silence(silence_id).to_dict()
