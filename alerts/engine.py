@@ -39,7 +39,7 @@ from typing import Any
 
 from alerts.model import Alert, State, Tier
 from alerts.rules import OPS, Params, Rule, render
-from monitor.observation import Observation
+from monitor.observation import NOTHING_TO_MEASURE, Observation
 
 SNAPSHOT_VERSION = 1
 _RESERVED = ("alertname", "tier")  # alert labels on top of the series labels
@@ -124,12 +124,15 @@ class AlertEngine:
             if entry is None:
                 continue  # the series was not passed: not evaluated, the alert holds
             value = entry[0]
-            fire = value is None if when_unknown else value is not None and op(value, p.threshold)  # type: ignore[misc]
+            nothing = value is None and entry[1].error == NOTHING_TO_MEASURE  # compares false, as NaN does
+            fire = (value is None and not nothing) if when_unknown \
+                else value is not None and op(value, p.threshold)  # type: ignore[misc]
             if alert.state is State.PENDING:
-                self._pending(rule, key, alert, value, fire, p.threshold, p.for_, now, out)
+                self._pending(rule, key, alert, value, fire, p.threshold, p.for_, now, out, known=nothing)
                 continue
-            # firing: hold while the value is on the firing side of the clear threshold; unknown always holds
-            hold = fire if when_unknown else value is None or op(value, p.clear_threshold)  # type: ignore[misc]
+            # firing: hold while the value is on the firing side of the clear threshold; unknown holds
+            hold = fire if when_unknown \
+                else not nothing and (value is None or op(value, p.clear_threshold))  # type: ignore[misc]
             self._firing(rule, alert, value, hold, p.threshold, p.keep_firing_for, now, out)
 
     # -- state changes -------------------------------------------------------------------------------
@@ -148,8 +151,8 @@ class AlertEngine:
         return active
 
     def _pending(self, rule: Rule, key: SeriesKey, alert: Alert, value: float | None, fire: bool,
-                 threshold: float | None, for_: float, now: float, out: list[Transition]) -> None:
-        known = value is not None or rule.comparison == "unknown"
+                 threshold: float | None, for_: float, now: float, out: list[Transition], known: bool = False) -> None:
+        known = known or value is not None or rule.comparison == "unknown"
         if not known:
             self._update(rule, alert, None, threshold)  # hold: unknown neither confirms nor clears
             return
@@ -328,7 +331,7 @@ class _Group:
 
     def firing(self, comparison: str, threshold: float | None) -> list[Entry]:
         if comparison == "unknown":
-            return [e for e in self.entries if e[0] is None]
+            return [e for e in self.entries if e[0] is None and e[1].error != NOTHING_TO_MEASURE]
         if len(self.entries) <= self.SMALL:
             op = OPS[comparison]
             return [e for e in self.entries if e[0] is not None and op(e[0], threshold)]

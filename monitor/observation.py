@@ -30,5 +30,12 @@ class Observation:
         return self.signal, tuple(sorted(self.labels.items()))
 
 
+# The reason of a value that is unknown because there was nothing to measure (no requests: no latency, no
+# error ratio), not because the probe failed. Alert rules treat it as Prometheus treats the NaN it gets
+# there: it compares false, so it clears an alert instead of holding it (traffic that stops at night must
+# not keep a latency alert firing until morning).
+NOTHING_TO_MEASURE = "no requests in the window"
+
+
 def unknown(signal: str, timestamp: float, error: str, labels: Mapping[str, str] | None = None) -> Observation:
     return Observation(signal=signal, value=None, timestamp=timestamp, labels=dict(labels or {}), error=error)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.observation import Observation, unknown
+from monitor.observation import NOTHING_TO_MEASURE, Observation, unknown
 from monitor.targets import ApiMetricsTarget
 from probes import promql
 from probes.base import ProbeContext
@@ -214,7 +214,7 @@ class _Out:
 
 def _rate_signals(out: _Out, series: Series, now: float, window: float, instances: list[str],
                   scrapes: Sequence[Scrape]) -> None:
-    no_requests = "no requests in the window"
+    no_requests = NOTHING_TO_MEASURE
     buckets = series_rates(series, BUCKET, now, window)
     routes = _routes(series)
     for signal, q in QUANTILES.items():

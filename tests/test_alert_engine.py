@@ -232,6 +232,29 @@ def test_unknown_does_not_start_an_alert() -> None:
         assert d.states() == [], rule.name
 
 
+def test_no_requests_clears_a_latency_alert_but_a_failed_scrape_holds_it() -> None:
+    """Traffic that stops (at night, after the event) leaves nothing to measure: the quantile is NaN in
+    Prometheus and compares false, so the alert resolves. A scrape that failed says nothing: it holds."""
+    from monitor.observation import NOTHING_TO_MEASURE
+
+    rule = RULES["LatencyP95High"]
+    for error, resolves in ((NOTHING_TO_MEASURE, True), ("connect: connection refused", False)):
+        engine = AlertEngine([rule])
+        labels = series_labels(rule)
+        t = T0
+        while not engine.alerts((State.FIRING,)):
+            engine.evaluate([Observation(rule.signal, 10.0, t, labels)], t, in_event=False)
+            t += 10
+        for _ in range(int(rule.keep_firing_for / 10) + 3):
+            engine.evaluate([Observation(rule.signal, None, t, labels, error=error)], t, in_event=False)
+            t += 10
+        assert (engine.alerts((State.FIRING,)) == []) is resolves, error
+        pending = AlertEngine([rule])
+        pending.evaluate([Observation(rule.signal, 10.0, t, labels)], t, in_event=False)
+        pending.evaluate([Observation(rule.signal, None, t + 10, labels, error=error)], t + 10, in_event=False)
+        assert (pending.alerts((State.PENDING,)) == []) is resolves, error  # nothing to measure ends it too
+
+
 def test_pending_holds_while_unknown_and_fires_on_the_next_known_value() -> None:
     d = Driver([RULES["ApiDown"]], "http_up", {"target": "api-health"})
     d.at(T0, 0.0)
