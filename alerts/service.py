@@ -21,7 +21,7 @@ from alerts.inhibition import inhibited
 from alerts.maintenance import MaintenanceSchedule
 from alerts.message import render_text
 from alerts.model import Alert, State, Tier
-from alerts.outbox import outbox_rows
+from alerts.outbox import LOG_CHANNEL, outbox_rows
 from alerts.silences import DECLARED, Matcher, Silence, SilenceBook
 from monitor.config import Config
 from monitor.store import Store
@@ -51,7 +51,8 @@ class AlertService:
         alerting = config.alerting
         # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
         ages = {t.name: 3 * t.interval + t.timeout for t in config.all_targets()}
-        self._targets = set(ages)
+        # What a series' `target` label may name: a probe target, or a delivery channel (channel health).
+        self._targets = set(ages) | set(config.channels.root) | {LOG_CHANNEL}
         self.engine = AlertEngine(config.effective_rules(), max_age=stale_after(ages))
         repeat = {**DispatchPolicy().repeat_interval, **{str(k): v for k, v in alerting.repeat_interval.items()}}
         self.dispatcher = Dispatcher(config.routing, config.oncall, DispatchPolicy(

@@ -354,3 +354,13 @@ def test_a_declared_silence_ends_with_its_declaration_and_stays_ended_when_expir
     assert active() == []  # taken out of the config: gone, though the store remembered it
     stack.run(10, 5, api_down(stack))
     assert stack.recorder.kinds() == [("firing", "ApiDown")]
+
+
+def test_a_failing_notification_channel_raises_its_alert(tmp_path: Path) -> None:
+    """Channel health is a series labelled with the channel's name, not a probe target's: it must not be
+    mistaken for a removed target and dropped."""
+    slack = 'channels: {slack: {webhook_url: "https://hooks.slack.com/services/T0/B0/secret"}}\n'
+    stack = Stack(tmp_path, config=CONFIG + slack)
+    stack.run(10, 5, lambda: stack.observe("notification_channel_up", 0, target="slack"))
+    alerts = stack.client.get("/api/alerts").json()["alerts"]
+    assert [(a["rule"], a["state"]) for a in alerts] == [("NotificationChannelFailing", "firing")]
