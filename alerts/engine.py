@@ -227,7 +227,7 @@ class AlertEngine:
             if rule is None or not rule.matches(series) or not watched(series):
                 # gone from the config (or its matchers changed): nothing watches this series any more
                 if item["state"] == State.FIRING.value:
-                    tier = rule.tier if rule is not None else Tier(item.get("tier", Tier.HIGH.value))
+                    tier = Tier(item["tier"]) if "tier" in item else rule.tier if rule is not None else Tier.HIGH
                     dropped.append(Alert(
                         rule=item["rule"], tier=tier,
                         labels={**series, "alertname": item["rule"], "tier": tier.value}, state=State.RESOLVED,

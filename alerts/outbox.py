@@ -116,21 +116,16 @@ class DeliveryWorker:
                 continue
             if still_leader is not None and not await still_leader():
                 break
-            if self._health.get(row.channel) is False and row.next_attempt <= self.clock():
-                if row.channel in probed:  # one try a cycle tells whether it is back; the rest go elsewhere now
-                    self._give_up(row, self.clock(), "channel is down")
-                    continue
-                probed.add(row.channel)
             if row.next_attempt > self.clock():
                 held.add(row.channel)  # in order per channel: nothing overtakes a row waiting to retry
                 continue
-            if await self._deliver(row):
+            if await self._deliver(row, probed):
                 delivered += 1
             elif row.status == "pending":
                 held.add(row.channel)
         return delivered
 
-    async def _deliver(self, row: OutboxRow) -> bool:
+    async def _deliver(self, row: OutboxRow, probed: set[str] | None = None) -> bool:
         notifier = self.channels.get(row.channel)
         now = self.clock()
         if notifier is None:  # the channel was removed from the config: record it and give the row up
@@ -145,6 +140,11 @@ class DeliveryWorker:
             self.store.outbox_update(row)
             self._count(row.channel, "digested")
             return True
+        if self._health.get(row.channel) is False and probed is not None:
+            if row.channel in probed:  # one try a cycle tells whether it is back; the rest go elsewhere now
+                self._give_up(row, now, "channel is down")
+                return False
+            probed.add(row.channel)
         message = Outgoing(note, row.payload["text"])
         try:
             await asyncio.wait_for(notifier.send(message), self.send_timeout(notifier))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from alerts.ack import NOTE, AckClaim, AckError, ack_url, make_ack_token, verify_ack_token
@@ -79,8 +79,9 @@ class AlertService:
         if not state:
             return
         self._external = {a.id: a for a in map(alert_from_dict, state.get("external", []))}
-        self._orphans = self.engine.restore(state.get("engine", {}), self.watched)
+        orphans = self.engine.restore(state.get("engine", {}), self.watched)
         self.dispatcher.restore(state.get("dispatch"))
+        self._orphans = [self._as_notified(a) for a in orphans]
         declared = {s.id: s for s in self.silences.list()}
         for item in state.get("silences", []):
             stored = Silence.model_validate(item)
@@ -89,6 +90,17 @@ class AlertService:
             elif stored.id in declared and stored.ends_at < declared[stored.id].ends_at:
                 self.silences.add(stored)  # declared, then ended early through the API: it stays ended
             # a declared silence no longer in the config (removed or edited) is gone with it
+
+    def _as_notified(self, alert: Alert) -> Alert:
+        """The alert as the dispatcher knew it. A snapshot from before tiers were saved gives a removed rule's
+        alert a guessed tier, and the tier is part of the alert's id: find the one it was notified with."""
+        if self.dispatcher.record(alert.id) is not None:
+            return alert
+        for tier in Tier:
+            candidate = replace(alert, tier=tier, labels={**alert.labels, "tier": tier.value})
+            if self.dispatcher.record(candidate.id) is not None:
+                return candidate
+        return alert
 
     def _state(self) -> dict[str, Any]:
         return {"engine": self.engine.snapshot(), "dispatch": self.dispatcher.snapshot(),

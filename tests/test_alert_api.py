@@ -364,3 +364,18 @@ def test_a_failing_notification_channel_raises_its_alert(tmp_path: Path) -> None
     stack.run(10, 5, lambda: stack.observe("notification_channel_up", 0, target="slack"))
     alerts = stack.client.get("/api/alerts").json()["alerts"]
     assert [(a["rule"], a["state"]) for a in alerts] == [("NotificationChannelFailing", "firing")]
+
+
+def test_a_removed_rules_alert_from_an_older_snapshot_still_gets_its_resolve(tmp_path: Path) -> None:
+    """Snapshots written before alert tiers were saved: the resolve must find the alert the pager knows."""
+    stack = Stack(tmp_path)
+    stack.run(10, 5, api_down(stack))
+    state = stack.store.get_state("alerting")
+    for item in state["engine"]["alerts"]:
+        item.pop("tier", None)
+    stack.store.put_state("alerting", state)
+    (tmp_path / "monitor.yml").write_text(CONFIG + "rules: {disabled: [ApiDown]}\n")
+    stack.config = load_config(tmp_path / "monitor.yml", environ={})
+    stack.service = stack.new_service()
+    stack.run(10, 5, lambda: None)
+    assert stack.recorder.kinds() == [("firing", "ApiDown"), ("resolved", "ApiDown")]

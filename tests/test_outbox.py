@@ -253,3 +253,18 @@ def test_a_send_may_take_as_long_as_its_channel_needs(store: SqliteStore) -> Non
     worker = DeliveryWorker(store, {"email": email, "slack": Flaky("slack")})
     assert worker.send_timeout(email) >= 6 * 30
     assert worker.send_timeout(worker.channels["slack"]) == RetryPolicy().send_timeout  # no config: the default
+
+
+def test_a_row_taken_into_the_digest_does_not_use_up_the_one_try_of_a_channel_known_down(
+        store: SqliteStore) -> None:
+    clock = Clock()
+    email = DigestingEmail([Refused("SMTP down", True)])
+    worker = DeliveryWorker(store, {"email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)},
+                            policy=RetryPolicy(max_attempts=1), clock=clock)
+    enqueue(store, note(Kind.FIRING, 0, channels=("email",), tier=Tier.HIGH))
+    drain(worker, clock, 2)  # one attempt, given up: email is known down
+    enqueue(store, note(Kind.FIRING, 5, channels=("email",), tier=Tier.LOW),
+            note(Kind.FIRING, 6, channels=("email",), tier=Tier.HIGH))
+    clock.now += 10
+    drain(worker, clock, 1)  # SMTP is back: the high page gets its try and goes by email
+    assert email.received == ["firing:Rule6"]

@@ -118,3 +118,22 @@ def test_a_failed_cycle_commit_leaves_nothing_half_written(make_store: Callable[
     store.write([obs("http_up", 1, 2.0, target="api")])  # a later, unrelated commit
     assert store.get_state("alerting") == {"cycle": 1} and store.outbox_all() == []
     store.close()
+
+
+def test_a_failed_write_does_not_leave_a_series_id_to_be_handed_out_twice(make_store: Callable[[], Store],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store()
+    real = store._executemany
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_executemany", fail)
+    with pytest.raises(OSError):
+        store.write([obs("http_up", 0, 1.0, target="a")])  # its new series row is rolled back
+    monkeypatch.setattr(store, "_executemany", real)
+    store.write([obs("redis_up", 1, 2.0, target="b")])
+    store.write([obs("http_up", 0, 3.0, target="a")])
+    assert [s.value for s in store.history("redis_up", {"target": "b"}, since=0)] == [1]
+    assert [s.value for s in store.history("http_up", {"target": "a"}, since=0)] == [0]
+    store.close()

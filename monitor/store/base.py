@@ -79,6 +79,9 @@ class Store(ABC):
             except BaseException:
                 with contextlib.suppress(Exception):  # the original error is the one worth reporting
                     self._rollback()
+                    # The caches may hold what was just rolled back: a series id SQLite will hand out again
+                    # (two series sharing one id), a latest value never stored. Re-read them.
+                    self._load_caches()
                 raise
 
     # -- shared logic ----------------------------------------------------------------------------
@@ -89,6 +92,11 @@ class Store(ABC):
         for statement in self.ddl:
             self._execute(statement)
         self._commit()
+        self._load_caches()
+
+    def _load_caches(self) -> None:
+        self._series.clear()
+        self._latest.clear()
         for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
             self._series[(signal, tuple(sorted(json.loads(labels).items())))] = int(sid)
         rows = self._execute(self._sql(
