@@ -206,7 +206,8 @@ class DeliveryWorker:
 
     def _give_up(self, row: OutboxRow, now: float, reason: str) -> None:
         row.status, row.last_error = "failed", reason[:500]
-        self.store.outbox_update(row)
+        if not self.store.outbox_update(row):
+            return  # another replica settled this row meanwhile: no fallback copy of it
         self._count(row.channel, "failed")
         log.error("delivery gave up", extra={"channel": row.channel, "reason": row.last_error})
         self._set_health(row.channel, False, now, reason)

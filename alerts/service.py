@@ -8,6 +8,7 @@ with the same notification ids; after it, the outbox has them: nothing is lost o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -43,10 +44,13 @@ class AlertService:
         self.channels = set(channels)
         self.clock = clock
         self._holds: dict[str, str] = {}
+        self._stale = False  # True after a cycle's commit failed and the stored state could not be re-read
         self.reload()
 
     def reload(self) -> None:
-        """Build the engine, dispatcher and silences afresh from the config and the stored state."""
+        """Build the engine, dispatcher and silences afresh from the config and the stored state. The state
+        is read first: when the store cannot be read, nothing in memory has changed yet."""
+        state = self.store.get_state(STATE_KEY)
         config = self.config
         alerting = config.alerting
         # A series older than three of its target's intervals (plus its timeout) is stale: unknown.
@@ -61,7 +65,13 @@ class AlertService:
         self.maintenance = MaintenanceSchedule(config.maintenance)
         window = config.event
         self.in_event: Callable[[float], bool] = window.contains if window is not None else (lambda _t: False)
-        self._restore()
+        self._restore(state)
+
+    def _fresh(self) -> None:
+        """Before deciding or changing anything: the state in memory must be the stored one."""
+        if self._stale:
+            self.reload()  # raises while the store stays unreadable: nothing is decided on a state it lost
+            self._stale = False
 
     # -- persistence -----------------------------------------------------------------------------------
     def watched(self, labels: Mapping[str, str]) -> bool:
@@ -70,12 +80,11 @@ class AlertService:
         name = labels.get("target") or labels.get("flow")
         return name is None or name in self._targets
 
-    def _restore(self) -> None:
+    def _restore(self, state: Any) -> None:
         self._external: dict[str, Alert] = {}
         self.last_firing: list[Alert] = []
         self.last_resolved: list[Alert] = []
         self._orphans: list[Alert] = []  # firing alerts nothing watches any more: resolved next cycle
-        state = self.store.get_state(STATE_KEY)
         if not state:
             return
         self._external = {a.id: a for a in map(alert_from_dict, state.get("external", []))}
@@ -109,6 +118,7 @@ class AlertService:
     # -- alerts from elsewhere (Alertmanager webhooks) -----------------------------------------------
     def receive(self, alerts: Iterable[Alert]) -> int:
         """Take alerts decided elsewhere into the pipeline: the next cycle notifies, holds and escalates them."""
+        self._fresh()
         count = 0
         for alert in alerts:
             known = self._external.get(alert.id)
@@ -140,6 +150,7 @@ class AlertService:
         return held
 
     def evaluate(self, now: float | None = None) -> list[Notification]:
+        self._fresh()
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
         latest = [o for o in self.store.latest() if self.watched(o.labels)]
@@ -165,7 +176,9 @@ class AlertService:
         except Exception:
             # Nothing of this cycle was recorded: go back to the stored state, so the next cycle decides
             # the same notifications again (same ids) instead of believing they were sent.
-            self.reload()
+            self._stale = True
+            with contextlib.suppress(Exception):  # unreadable too: the next call re-reads it first
+                self._fresh()
             raise
         return notes
 
@@ -178,6 +191,7 @@ class AlertService:
         return ack_url(str(ack.base_url), token, path="/api/ack/")
 
     def ack(self, alert_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
+        self._fresh()
         now = self.clock() if now is None else now
         alert = self.engine.get(alert_id) or self._external.get(alert_id)
         if alert is None or alert.state != State.FIRING or not self.dispatcher.ack(alert_id, actor, now):
@@ -211,6 +225,7 @@ class AlertService:
 
     def ack_notification(self, note_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
         """Acknowledge the firing alerts that notification `note_id` carried: what the page showed, no other."""
+        self._fresh()
         now = self.clock() if now is None else now
         chosen = []
         for alert_id in self.dispatcher.carried_by(note_id):
@@ -225,6 +240,7 @@ class AlertService:
     # -- silences ----------------------------------------------------------------------------------------
     def add_silence(self, matchers: Sequence[Matcher | str | Mapping[str, str]], *, ends_at: float, author: str,
                     reason: str, starts_at: float | None = None, now: float | None = None) -> Silence:
+        self._fresh()
         now = self.clock() if now is None else now
         silence = self.silences.create(matchers, ends_at=ends_at, author=author, reason=reason, now=now,
                                        starts_at=starts_at)
@@ -232,6 +248,7 @@ class AlertService:
         return silence
 
     def expire_silence(self, silence_id: str, now: float | None = None) -> Silence:
+        self._fresh()
         silence = self.silences.expire(silence_id, self.clock() if now is None else now)
         self._persist()
         return silence

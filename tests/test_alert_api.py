@@ -379,3 +379,22 @@ def test_a_removed_rules_alert_from_an_older_snapshot_still_gets_its_resolve(tmp
     stack.service = stack.new_service()
     stack.run(10, 5, lambda: None)
     assert stack.recorder.kinds() == [("firing", "ApiDown"), ("resolved", "ApiDown")]
+
+
+def test_a_store_that_fails_to_commit_and_to_read_back_loses_no_state(stack: Stack,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.run(10, 5, api_down(stack))
+    assert stack.recorder.kinds() == [("firing", "ApiDown")]
+    real_commit, real_get = stack.store.commit_cycle, stack.store.get_state
+
+    def broken(*args: Any) -> Any:
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(stack.store, "commit_cycle", broken)
+    monkeypatch.setattr(stack.store, "get_state", broken)
+    with pytest.raises(OSError):
+        stack.tick(5, observations=[api_down(stack)])
+    monkeypatch.setattr(stack.store, "commit_cycle", real_commit)
+    monkeypatch.setattr(stack.store, "get_state", real_get)
+    stack.run(20, 5, api_down(stack))  # the store is back: the stored state, timers and all, is used
+    assert stack.recorder.kinds() == [("firing", "ApiDown")]  # not paged again as if new

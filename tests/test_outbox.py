@@ -268,3 +268,15 @@ def test_a_row_taken_into_the_digest_does_not_use_up_the_one_try_of_a_channel_kn
     clock.now += 10
     drain(worker, clock, 1)  # SMTP is back: the high page gets its try and goes by email
     assert email.received == ["firing:Rule6"]
+
+
+def test_an_old_leader_giving_up_a_row_another_replica_sent_adds_no_fallback_copy(store: SqliteStore) -> None:
+    clock = Clock()
+    enqueue(store, note(Kind.FIRING, 1, channels=("sms",), tier=Tier.CRITICAL))
+    stale = next(r for r in store.outbox_pending() if r.channel == "sms")
+    sent = next(r for r in store.outbox_pending() if r.channel == "sms")
+    sent.status = "sent"
+    assert store.outbox_update(sent)  # the new leader delivered it
+    old = DeliveryWorker(store, {"sms": Flaky("sms"), "email": Flaky("email")}, clock=clock)
+    old._give_up(stale, clock(), "503")  # the old leader's attempts ran out meanwhile
+    assert sorted(r.channel for r in store.outbox_all()) == ["log", "sms"]  # no email copy

@@ -63,6 +63,10 @@ class Store(ABC):
     def _commit(self) -> None: ...
 
     @abstractmethod
+    def _changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; how many rows it changed."""
+
+    @abstractmethod
     def _rollback(self) -> None:
         """Undo the open transaction; reconnect when the connection itself is gone."""
 
@@ -203,15 +207,17 @@ class Store(ABC):
                 "FROM outbox WHERE status = 'pending' ORDER BY created_at, seq LIMIT ?"), (limit,))
         return [OutboxRow(r[0], r[1], float(r[2]), json.loads(r[3]), r[4], int(r[5]), float(r[6]), r[7]) for r in rows]
 
-    def outbox_update(self, row: OutboxRow) -> None:
+    def outbox_update(self, row: OutboxRow) -> bool:
+        """False when the row was no longer pending (another replica settled it): nothing changed."""
         with self._tx():
-            self._execute(self._sql(
+            changed = self._changes(self._sql(
                 # Only a pending row moves: an old leader finishing late never turns a row another replica
                 # has sent back into pending (a resend).
                 "UPDATE outbox SET status = ?, attempts = ?, next_attempt = ?, last_error = ? "
                 "WHERE notification_id = ? AND channel = ? AND status = 'pending'"),
                 (row.status, row.attempts, row.next_attempt, row.last_error, row.notification_id, row.channel))
             self._commit()
+        return changed > 0
 
     def outbox_all(self) -> list[OutboxRow]:
         with self._tx():

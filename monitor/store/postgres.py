@@ -40,6 +40,9 @@ class PostgresStore(Store):
         cur = self._db.execute(sql, params)  # type: ignore[arg-type]
         return cur.fetchall() if cur.description else []
 
+    def _changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._db.execute(sql, params).rowcount)  # type: ignore[arg-type]
+
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._db.cursor() as cur:
             cur.executemany(sql, list(rows))  # type: ignore[arg-type]

@@ -35,6 +35,9 @@ class SqliteStore(Store):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()
 
+    def _changes(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._db.execute(sql, params).rowcount)
+
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._db.executemany(sql, rows)
 
