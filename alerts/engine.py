@@ -49,6 +49,10 @@ MaxAge = float | Callable[[Observation], float]
 Entry = tuple[float | None, Observation]  # (effective value: None when unknown or stale, the observation)
 
 
+# Seconds without a known true value (or the rule's `for`, if longer) after which a pending alert's `for`
+# starts over: a restored timer must not fire at once after the monitor was stopped for an hour.
+PENDING_GAP = 300.0
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     alert: Alert  # a copy, as it was right after the change
@@ -70,7 +74,7 @@ def stale_after(per_target: Mapping[str, float], default: float = math.inf) -> C
 
 class AlertEngine:
     def __init__(self, rules: Iterable[Rule], *, max_age: MaxAge = math.inf,
-                 resolved_retention: float = 900.0) -> None:
+                 resolved_retention: float = 900.0, pending_gap: float = PENDING_GAP) -> None:
         self.rules: list[Rule] = list(rules)
         dupes = sorted(n for n, count in Counter(r.name for r in self.rules).items() if count > 1)
         if dupes:
@@ -80,6 +84,7 @@ class AlertEngine:
         self._signals = {r.signal for r in self._enabled}
         self.max_age = max_age
         self.resolved_retention = resolved_retention
+        self.pending_gap = pending_gap
         # rule name -> series key -> alert (pending, firing or recently resolved)
         self._alerts: dict[str, dict[SeriesKey, Alert]] = {}
 
@@ -161,6 +166,10 @@ class AlertEngine:
             alert.state = State.INACTIVE
             out.append(Transition(_copy(alert), State.PENDING, State.INACTIVE, now))
             return
+        if alert.last_true is not None and now - alert.last_true > max(self.pending_gap, for_):
+            # Not seen true for a long while (the monitor was stopped, or the data unknown): `for` means held
+            # for that long as observed, so it starts over rather than firing at once on a restored timer.
+            alert.active_since = now
         alert.last_true = now
         self._update(rule, alert, value, threshold)
         assert alert.active_since is not None

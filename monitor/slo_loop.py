@@ -14,7 +14,7 @@ from monitor.config import Config
 from monitor.store import Store
 from slo.cli import load_incidents
 from slo.report import gather_report, render_html, render_text, report_due, report_zone
-from slo.service import SloService
+from slo.service import RETRY_WITHOUT_DATA, SloService
 
 log = logging.getLogger("converge.slo")
 REPORT_STATE = "slo_report"
@@ -24,13 +24,15 @@ async def slo_loop(config: Config, store: Store, slos: SloService, channels: dic
                    is_leader: Any) -> None:
     while True:
         now = time.time()
+        delay: float | None = None
         try:
             store.write(await asyncio.to_thread(slos.observations, now))
             if is_leader():
                 await send_report_if_due(config, store, slos, channels, now)
-        except Exception:  # the next cycle tries again; alerting does not depend on this loop
+        except Exception:  # the next cycle tries again soon; alerting does not depend on this loop
             log.exception("SLO evaluation failed")
-        await asyncio.sleep(slos.next_delay(time.time() - now))
+            delay = min(slos.interval, RETRY_WITHOUT_DATA)
+        await asyncio.sleep(delay if delay is not None else slos.next_delay(time.time() - now))
 
 
 async def send_report_if_due(config: Config, store: Store, slos: SloService, channels: dict[str, Any],

@@ -255,6 +255,33 @@ def test_no_requests_clears_a_latency_alert_but_a_failed_scrape_holds_it() -> No
         assert (pending.alerts((State.PENDING,)) == []) is resolves, error  # nothing to measure ends it too
 
 
+def test_a_pending_timer_restored_after_a_long_stop_starts_over() -> None:
+    """`for: 15m` means held for 15 minutes as observed: a monitor stopped for 50 minutes with the alert
+    pending must not page on its first evaluation after the restart (Prometheus: for-outage-tolerance)."""
+    rule = RULES["ScaleDownCpu"]
+    labels = series_labels(rule)
+    low = rule.params(False).threshold / 2
+    before = AlertEngine([rule])
+    for t in range(0, 120, 30):
+        before.evaluate([Observation(rule.signal, low, T0 + t, labels)], T0 + t, in_event=False)
+    after = AlertEngine([rule])
+    after.restore(json.loads(json.dumps(before.snapshot())))
+    restart = T0 + 90 + 50 * 60
+    assert after.evaluate([Observation(rule.signal, low, restart, labels)], restart, in_event=False) == []
+    t = restart
+    while not after.alerts((State.FIRING,)):
+        t += 30
+        after.evaluate([Observation(rule.signal, low, t, labels)], t, in_event=False)
+    assert t - restart >= rule.params(False).for_
+    short = AlertEngine([rule])  # a restart of two minutes keeps the timer
+    short.restore(json.loads(json.dumps(before.snapshot())))
+    t = T0 + 90 + 120
+    while not short.alerts((State.FIRING,)):
+        t += 30
+        short.evaluate([Observation(rule.signal, low, t, labels)], t, in_event=False)
+    assert t - T0 < rule.params(False).for_ + 150
+
+
 def test_pending_holds_while_unknown_and_fires_on_the_next_known_value() -> None:
     d = Driver([RULES["ApiDown"]], "http_up", {"target": "api-health"})
     d.at(T0, 0.0)
@@ -410,9 +437,10 @@ def test_full_catalog_over_many_series() -> None:
         obs += [Observation("api_error_ratio", 0.2 if i == 0 else 0.0, T0, {"target": target}),
                 Observation("api_cpu_ratio", 0.5, T0, {"target": target}),
                 Observation("probe_success", 1.0, T0, {"target": target, "kind": "api_metrics"})]
-    for t in (0, 600):
-        out = engine.evaluate([Observation(o.signal, o.value, T0 + t, o.labels) for o in obs], now=T0 + t,
-                              in_event=False)
+    out = []
+    for t in range(0, 601, 30):  # evaluated every 30 s for 10 minutes
+        out += engine.evaluate([Observation(o.signal, o.value, T0 + t, o.labels) for o in obs], now=T0 + t,
+                               in_event=False)
     assert sorted(t.alert.rule for t in out if t.new_state is State.FIRING) == ["ErrorRateCritical", "ErrorRateHigh"]
 
 
