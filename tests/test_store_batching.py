@@ -26,10 +26,12 @@ class SlowStore(SqliteStore):
         super().__init__(path, retention=86400)
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # a write is on the writer thread (held while the gate is closed)
         self.fail_next = False
         self.calls: list[int] = []
 
     def write(self, observations: Sequence[Observation]) -> None:
+        self.entered.set()
         self.gate.wait(5)
         self.calls.append(len(observations))
         if self.fail_next:
@@ -48,7 +50,7 @@ async def test_writes_arriving_during_a_write_go_in_one_batch(store: SlowStore) 
         writer = BatchWriter(store, pool)
         store.gate.clear()
         first = asyncio.create_task(writer.write(obs(0)))
-        await asyncio.sleep(0.05)  # the first batch is on the writer thread, held
+        await asyncio.to_thread(store.entered.wait, 5)  # the first batch is on the writer thread, held
         rest = [asyncio.create_task(writer.write(obs(i))) for i in range(1, 51)]
         await asyncio.sleep(0.05)
         assert not any(t.done() for t in [first, *rest])  # nobody is told "recorded" before it is
@@ -73,7 +75,7 @@ async def test_a_cancelled_caller_still_has_its_rows_written(store: SlowStore) -
         writer = BatchWriter(store, pool)
         store.gate.clear()
         task = asyncio.create_task(writer.write(obs(7)))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(store.entered.wait, 5)
         task.cancel()
         store.gate.set()
         await writer.drain()
@@ -85,7 +87,7 @@ async def test_a_writer_stopped_mid_batch_leaves_no_caller_waiting_for_ever(stor
         writer = BatchWriter(store, pool)
         store.gate.clear()
         first = asyncio.create_task(writer.write(obs(1)))
-        await asyncio.sleep(0.05)
+        await asyncio.to_thread(store.entered.wait, 5)
         second = asyncio.create_task(writer.write(obs(2)))  # waits for the next batch
         await asyncio.sleep(0)
         assert writer._flusher is not None
