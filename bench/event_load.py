@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import loadavg_text, packages_text
 from bench.machine import package_version as _version
 from bench.machine import tool_version as _tool_version
 from bench.report import write_results
@@ -922,10 +923,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {mach['nproc']} CPUs ({mach['cpu_model']}), {mach['memory_gib']} GiB, Linux {mach['kernel']}, "
         f"Python {mach['python']}, {mach['postgres']}, Redis {mach['redis'].split()[2].removeprefix('v=')}. "
-        f"Load average before/after: {' '.join(f'{x:.2f}' for x in report['loadavg_before'])} / "
-        f"{' '.join(f'{x:.2f}' for x in report['loadavg_after'])}.",
+        f"Load average before/after: {loadavg_text(report['loadavg_before'], report['loadavg_after'])}.",
         "",
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in mach["packages"].items()) + ".",
+        packages_text(mach["packages"]),
         "",
         f"**Note:** {SHARED_NOTE}",
         "",

@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.apps.overhead_app import VARIANT_ENV, VARIANTS
 from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import loadavg_text, packages_text
 from bench.machine import package_version as _version
 from bench.report import write_results
 from devstack.process import free_port
@@ -386,10 +387,9 @@ def markdown(report: dict[str, object]) -> str:
         "",
         f"Machine: {mach['nproc']} CPUs ({mach['cpu_model']}), Linux {mach['kernel']}, Python {mach['python']}, "
         f"{mach['wrk']}. Load average before/after: "
-        f"{' '.join(f'{x:.2f}' for x in report['loadavg_before'])} / "
-        f"{' '.join(f'{x:.2f}' for x in report['loadavg_after'])}.",
+        f"{loadavg_text(report['loadavg_before'], report['loadavg_after'])}.",
         "",
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in mach["packages"].items()) + ".",
+        packages_text(mach["packages"]),
         "",
         f"**Note:** {SHARED_NOTE}",
         "",

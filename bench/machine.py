@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -29,3 +30,12 @@ def tool_version(cmd: list[str]) -> str:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=10)
         return (done.stdout or done.stderr).strip().splitlines()[0]
     return "unknown"
+
+
+def loadavg_text(before: Sequence[float], after: Sequence[float]) -> str:
+    """'0.12 0.27 0.27 / 0.82 0.78 0.55': the load averages around a run, as the results state them."""
+    return f"{' '.join(f'{x:.2f}' for x in before)} / {' '.join(f'{x:.2f}' for x in after)}"
+
+
+def packages_text(packages: Mapping[str, str]) -> str:
+    return "Packages: " + ", ".join(f"{k} {v}" for k, v in packages.items()) + "."

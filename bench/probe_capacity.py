@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import cpu_model as machine_cpu_model
+from bench.machine import loadavg_text
 from bench.machine import package_version as _version
 from bench.report import write_results
 from devstack.process import free_port, port_open, wait_until
@@ -568,8 +569,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {mach['nproc']} CPUs ({mach['cpu_model']}), Linux {mach['kernel']}, Python {mach['python']}, "
         f"{mach['wrk']}; " + ", ".join(f"{k} {v}" for k, v in vers.items() if k != "python") + ". Load average "
-        f"before/after: {' '.join(f'{x:.2f}' for x in report['loadavg_before'])} / "
-        f"{' '.join(f'{x:.2f}' for x in report['loadavg_after'])}.",
+        f"before/after: {loadavg_text(report['loadavg_before'], report['loadavg_after'])}.",
         "",
         f"**Note:** {SHARED_NOTE}",
         "",
