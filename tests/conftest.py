@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from devstack import ApiServer, MissingBinaryError, PrivatePostgres, PrivateRedis
+from devstack.process import find_binary
 from monitor.observation import Observation
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -51,6 +52,16 @@ def redis_server() -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Debian's promtool (package prometheus)."""
+    try:
+        return find_binary("promtool", "prometheus", extra_dirs=("/usr/bin",))
+    except MissingBinaryError as exc:
+        require(exc)
+        raise
 
 
 @pytest.fixture(scope="session")

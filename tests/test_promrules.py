@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from alerts.rules import DEFAULT_RULES, Rule, load_rules
-from devstack.process import MissingBinaryError, find_binary
 from monitor import cli_export
 from monitor.config import load_config
 from monitor.promrules import (
@@ -35,21 +34,11 @@ from monitor.promrules import (
 from monitor.signals import CATALOG
 from probes.promql import histogram_quantile, rate
 from tests import rule_scenarios
-from tests.conftest import require
 from tests.rule_scenarios import Scenario, default_scenarios, go_float, humanize_duration, run_engine
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "prometheus" / "rules"
 SCENARIOS = default_scenarios()
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    try:
-        return find_binary("promtool", "prometheus", extra_dirs=("/usr/bin",))
-    except MissingBinaryError as exc:
-        require(exc)
-        raise
 
 
 def run_promtool(promtool: str, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -19,10 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from devstack.process import MissingBinaryError, find_binary
 from monitor.config_sections import EventWindow
 from slo.alerting import burn_alerts
 from slo.budget import CountSeries, error_budget
@@ -32,7 +30,6 @@ from slo.periods import periods
 from slo.prometheus import le_matcher, slo_rule_groups
 from slo.spec import EVENT, ROLLING, SloSpec, parse_slos
 from slo.windows import prom_duration
-from tests.conftest import require
 
 EVENT_1970 = EventWindow(start=date(1970, 1, 1), end=date(1970, 1, 3), timezone="UTC")  # 0 .. 3 days
 SLOS = parse_slos(None)
@@ -41,15 +38,6 @@ MINUTES = 480  # eight hours of scrapes
 RTOL = 1e-9
 
 Raw = dict[SeriesKey, list[float | None]]  # one value per minute (None: no sample)
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    try:
-        return find_binary("promtool", "prometheus", extra_dirs=("/usr/bin",))
-    except MissingBinaryError as exc:
-        require(exc)
-        raise
 
 
 def key(name: str, **labels: str) -> SeriesKey:
