@@ -99,6 +99,17 @@ def test_state_documents_survive_a_restart(make_store: Callable[[], Store]) -> N
     assert make_store().get_state("alerts") == {"a1": {"state": "resolved", "since": 12.5}}
 
 
+def disk_full(store: Store, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Every multi-row statement fails from now on, as on a full disk; returns the real one to put back."""
+    real = store._executemany
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_executemany", fail)
+    return real
+
+
 def test_a_failed_cycle_commit_leaves_nothing_half_written(make_store: Callable[[], Store],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The state and its outbox rows go in together or not at all, even when a later call commits."""
@@ -106,12 +117,7 @@ def test_a_failed_cycle_commit_leaves_nothing_half_written(make_store: Callable[
 
     store = make_store()
     store.put_state("alerting", {"cycle": 1})
-    real = store._executemany
-
-    def fail(*args: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(store, "_executemany", fail)
+    real = disk_full(store, monkeypatch)
     with pytest.raises(OSError):
         store.commit_cycle("alerting", {"cycle": 2}, [OutboxRow("n1", "log", 1.0, {"text": "x"})])
     monkeypatch.setattr(store, "_executemany", real)
@@ -123,12 +129,7 @@ def test_a_failed_cycle_commit_leaves_nothing_half_written(make_store: Callable[
 def test_a_failed_write_does_not_leave_a_series_id_to_be_handed_out_twice(make_store: Callable[[], Store],
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     store = make_store()
-    real = store._executemany
-
-    def fail(*args: object) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(store, "_executemany", fail)
+    real = disk_full(store, monkeypatch)
     with pytest.raises(OSError):
         store.write([obs("http_up", 0, 1.0, target="a")])  # its new series row is rolled back
     monkeypatch.setattr(store, "_executemany", real)

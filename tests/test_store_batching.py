@@ -40,6 +40,14 @@ class SlowStore(SqliteStore):
         super().write(observations)
 
 
+async def held_write(store: SlowStore, writer: BatchWriter, observations: list[Observation]) -> asyncio.Task[None]:
+    """A write that is on the writer thread, held there until `store.gate` opens."""
+    store.gate.clear()
+    task = asyncio.create_task(writer.write(observations))
+    await asyncio.to_thread(store.entered.wait, 5)
+    return task
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> SlowStore:
     return SlowStore(str(tmp_path / "s.sqlite3"))
@@ -48,9 +56,7 @@ def store(tmp_path: Path) -> SlowStore:
 async def test_writes_arriving_during_a_write_go_in_one_batch(store: SlowStore) -> None:
     with ThreadPoolExecutor(1) as pool:
         writer = BatchWriter(store, pool)
-        store.gate.clear()
-        first = asyncio.create_task(writer.write(obs(0)))
-        await asyncio.to_thread(store.entered.wait, 5)  # the first batch is on the writer thread, held
+        first = await held_write(store, writer, obs(0))
         rest = [asyncio.create_task(writer.write(obs(i))) for i in range(1, 51)]
         await asyncio.sleep(0.05)
         assert not any(t.done() for t in [first, *rest])  # nobody is told "recorded" before it is
@@ -73,9 +79,7 @@ async def test_a_failed_batch_fails_its_callers_and_the_next_batch_is_written(st
 async def test_a_cancelled_caller_still_has_its_rows_written(store: SlowStore) -> None:
     with ThreadPoolExecutor(1) as pool:
         writer = BatchWriter(store, pool)
-        store.gate.clear()
-        task = asyncio.create_task(writer.write(obs(7)))
-        await asyncio.to_thread(store.entered.wait, 5)
+        task = await held_write(store, writer, obs(7))
         task.cancel()
         store.gate.set()
         await writer.drain()
@@ -85,9 +89,7 @@ async def test_a_cancelled_caller_still_has_its_rows_written(store: SlowStore) -
 async def test_a_writer_stopped_mid_batch_leaves_no_caller_waiting_for_ever(store: SlowStore) -> None:
     with ThreadPoolExecutor(1) as pool:
         writer = BatchWriter(store, pool)
-        store.gate.clear()
-        first = asyncio.create_task(writer.write(obs(1)))
-        await asyncio.to_thread(store.entered.wait, 5)
+        first = await held_write(store, writer, obs(1))
         second = asyncio.create_task(writer.write(obs(2)))  # waits for the next batch
         await asyncio.sleep(0)
         assert writer._flusher is not None
