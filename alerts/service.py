@@ -193,11 +193,16 @@ class AlertService:
     def ack(self, alert_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
         self._fresh()
         now = self.clock() if now is None else now
-        alert = self.engine.get(alert_id) or self._external.get(alert_id)
-        if alert is None or alert.state != State.FIRING or not self.dispatcher.ack(alert_id, actor, now):
+        firing = self._firing_among([alert_id])
+        if not firing or not self.dispatcher.ack(alert_id, actor, now):
             raise AckRefused(f"no firing alert {alert_id}")
         self._persist()
-        return self.view(alert)
+        return self.view(firing[0])
+
+    def _firing_among(self, alert_ids: Iterable[str]) -> list[Alert]:
+        """The firing alerts (the engine's, or from Alertmanager) among these ids."""
+        found = (self.engine.get(i) or self._external.get(i) for i in alert_ids)
+        return [a for a in found if a is not None and a.state == State.FIRING]
 
     def _claim(self, token: str, now: float) -> AckClaim:
         if self.config.ack is None:
@@ -217,21 +222,16 @@ class AlertService:
 
     def ack_preview(self, token: str, now: float | None = None) -> list[dict[str, Any]]:
         """What the link would acknowledge now (firing alerts), without acknowledging: for its confirm page."""
-        claim = self._claim(token, self.clock() if now is None else now)
-        ids = (self.dispatcher.carried_by(claim.alert_id.removeprefix(NOTE)) if claim.alert_id.startswith(NOTE)
-               else [claim.alert_id])
-        alerts = [self.engine.get(i) or self._external.get(i) for i in ids]
-        return [self.view(a) for a in alerts if a is not None and a.state == State.FIRING]
+        ref = self._claim(token, self.clock() if now is None else now).alert_id
+        ids = self.dispatcher.carried_by(ref.removeprefix(NOTE)) if ref.startswith(NOTE) else [ref]
+        return [self.view(a) for a in self._firing_among(ids)]
 
     def ack_notification(self, note_id: str, actor: str, now: float | None = None) -> dict[str, Any]:
         """Acknowledge the firing alerts that notification `note_id` carried: what the page showed, no other."""
         self._fresh()
         now = self.clock() if now is None else now
-        chosen = []
-        for alert_id in self.dispatcher.carried_by(note_id):
-            alert = self.engine.get(alert_id) or self._external.get(alert_id)
-            if alert is not None and alert.state == State.FIRING and self.dispatcher.ack(alert_id, actor, now):
-                chosen.append(alert)
+        chosen = [a for a in self._firing_among(self.dispatcher.carried_by(note_id))
+                  if self.dispatcher.ack(a.id, actor, now)]
         if not chosen:
             raise AckRefused("no firing alert from that notification")
         self._persist()
