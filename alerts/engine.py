@@ -233,23 +233,26 @@ class AlertEngine:
         for item in data.get("alerts", []):
             rule = self._by_name.get(item["rule"])
             series = {str(k): str(v) for k, v in item["labels"].items()}
-            if rule is None or not rule.matches(series) or not watched(series):
-                # gone from the config (or its matchers changed): nothing watches this series any more
-                if item["state"] == State.FIRING.value:
-                    tier = Tier(item["tier"]) if "tier" in item else rule.tier if rule is not None else Tier.HIGH
-                    dropped.append(Alert(
-                        rule=item["rule"], tier=tier,
-                        labels={**series, "alertname": item["rule"], "tier": tier.value}, state=State.RESOLVED,
-                        value=item.get("value"), threshold=item.get("threshold"),
-                        active_since=item.get("active_since"), fired_at=item.get("fired_at"),
-                        summary=f"{item['rule']}: no longer watched (its rule or target left the config)"))
+            # Gone from the config (or its matchers changed): nothing watches this series any more.
+            kept = rule is not None and rule.matches(series) and watched(series)
+            if not kept and item["state"] != State.FIRING.value:
                 continue
+            # A kept alert takes its rule's current tier; a dropped one the tier it was notified with.
+            tier = rule.tier if kept and rule is not None else \
+                Tier(item["tier"]) if "tier" in item else rule.tier if rule is not None else Tier.HIGH
             alert = Alert(
-                rule=rule.name, tier=rule.tier, labels={**series, "alertname": rule.name, "tier": rule.tier.value},
+                rule=item["rule"], tier=tier, labels={**series, "alertname": item["rule"], "tier": tier.value},
                 state=State(item["state"]), value=item.get("value"), threshold=item.get("threshold"),
                 active_since=item.get("active_since"), fired_at=item.get("fired_at"),
-                resolved_at=item.get("resolved_at"), last_true=item.get("last_true"), runbook=rule.runbook,
+                resolved_at=item.get("resolved_at"), last_true=item.get("last_true"),
+                runbook=rule.runbook if rule is not None else "",
             )
+            if not kept:
+                alert.state = State.RESOLVED
+                alert.summary = f"{item['rule']}: no longer watched (its rule or target left the config)"
+                dropped.append(alert)
+                continue
+            assert rule is not None
             alert.summary = render(rule.summary, rule, series, alert.value, alert.threshold)
             self._alerts.setdefault(rule.name, {})[tuple(sorted(series.items()))] = alert
         return dropped
