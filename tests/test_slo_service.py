@@ -188,11 +188,13 @@ def test_it_evaluates_again_within_seconds_while_an_slo_has_no_data(store: Sqlit
 
 def test_the_event_counts_from_its_first_second(store: SqliteStore) -> None:
     """The requests between the last scrape before the event and the first one inside it belong to the
-    event: the sample before the start is the baseline."""
+    event: the sample before the start is the baseline, even late in the event when no other window reaches
+    back that far (here a 1-day rolling period, read on the event's third day)."""
     api = {"target": "api-metrics"}
-    before, inside = la(28, 0) - 30, la(28, 0) + 30
-    store.write([Observation(SIGNAL_REQUESTS, 1000, before, api), Observation(SIGNAL_5XX, 0, before, api),
-                 Observation(SIGNAL_REQUESTS, 1600, inside, api), Observation(SIGNAL_5XX, 60, inside, api)])
-    with freeze_time(datetime(2026, 1, 28, 0, 1, tzinfo=LA)):
-        obs = service(store).observations()
+    before, inside, late = la(28, 0) - 30, la(28, 0) + 30, la(30, 12)
+    store.write([Observation(SIGNAL_REQUESTS, n, t, api) for n, t in ((1000, before), (1600, inside), (1600, late))]
+                + [Observation(SIGNAL_5XX, n, t, api) for n, t in ((0, before), (60, inside), (60, late))])
+    slos = SloService({"rolling_period": "1d"}, store, event=JAN, api_targets=["api-metrics"])
+    with freeze_time(datetime(2026, 1, 30, 12, 0, 30, tzinfo=LA)):
+        obs = slos.observations()
     assert value(obs, "slo_sli", slo="availability", period="event") == pytest.approx(540 / 600)
