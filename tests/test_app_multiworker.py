@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,10 @@ def test_two_workers_share_one_truthful_metrics_endpoint(seeded_db: str, redis_s
                                                          tmp_path: Path) -> None:
     with ApiServer(seeded_db, redis_server.url, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as api:
         assert asyncio.run(burst(api.url, 300, 16)) == [401] * 300
+        # A request is counted just after its response went out: give the last ones a moment to land.
+        deadline = time.monotonic() + 5
+        while sum(per_worker_counts(tmp_path).values()) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
         workers = {pid: n for pid, n in per_worker_counts(tmp_path).items() if n > 0}
         assert len(workers) == 2, f"both workers should have served requests: {workers}"
         assert sum(workers.values()) == 300
