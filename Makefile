@@ -20,6 +20,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache  # the layers: pyproject.toml [tool.importlinter], README "Architecture"
 
 # Each benchmark runs its peers side by side and writes bench/results/<name>.{json,md}; then the summary
 # table the README shows. About 35 minutes on 2 cores.

@@ -24,9 +24,9 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
 
-from monitor.config_sections import Section
-from monitor.targets import Duration
-from monitor.timeutil import epoch
+from monitor.core.sections import Section
+from monitor.core.targets import Duration
+from monitor.core.timeutil import epoch
 
 VERSION = 1
 TAG_BYTES = 16

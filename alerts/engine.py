@@ -39,7 +39,7 @@ from typing import Any
 
 from alerts.model import Alert, State, Tier
 from alerts.rules import OPS, Params, Rule, render
-from monitor.observation import NOTHING_TO_MEASURE, Observation
+from monitor.core.observation import NOTHING_TO_MEASURE, Observation
 
 SNAPSHOT_VERSION = 1
 _RESERVED = ("alertname", "tier")  # alert labels on top of the series labels

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from alerts.silences import Matcher, matches_all
-from monitor.config_sections import Section
-from monitor.targets import Duration
-from monitor.timeutil import WallTime, ZoneName, epoch
+from monitor.core.sections import Section
+from monitor.core.targets import Duration
+from monitor.core.timeutil import WallTime, ZoneName, epoch
 
 DAY = 86400.0
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

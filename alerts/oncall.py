@@ -27,9 +27,9 @@ from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_valida
 
 from alerts.model import Tier
 from alerts.routing import ChannelName
-from monitor.config_sections import Section
-from monitor.targets import Duration
-from monitor.timeutil import WallTime, ZoneName, epoch
+from monitor.core.sections import Section
+from monitor.core.targets import Duration
+from monitor.core.timeutil import WallTime, ZoneName, epoch
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")

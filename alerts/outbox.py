@@ -21,23 +21,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from alerts.dispatch import Notification
+from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
 from alerts.notifiers.outgoing import Outgoing
 from alerts.routing import RoutingConfig
-from monitor.observation import Observation
-from monitor.selfmetrics import SelfMetrics
+from monitor.core.observation import Observation
+from monitor.core.selfmetrics import SelfMetrics
 from monitor.store import OutboxRow, Store
 
 log = logging.getLogger("converge.alerts.outbox")
 LOG_CHANNEL = "log"
-
-
-class Notifier(Protocol):
-    name: str
-
-    async def send(self, message: Outgoing) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,11 +82,10 @@ class DeliveryWorker:
     def reload(self) -> None:
         """Digest buffers from the store: at start-up, and when this replica takes over the lead (the
         previous leader may have taken rows into a digest it never mailed)."""
-        self._digests: dict[str, Any] = {}
+        self._digests: dict[str, DigestQueue] = {}
         for name, notifier in self.channels.items():
-            make = getattr(notifier, "digest_buffer", None)
-            if make is not None:
-                buffer = make()
+            if isinstance(notifier, DigestNotifier):
+                buffer = notifier.digest_buffer()
                 buffer.restore(self.store.get_state(f"digest:{name}"))
                 self._digests[name] = buffer
 
@@ -132,7 +125,7 @@ class DeliveryWorker:
             self._give_up(row, now, "channel is not configured")
             return False
         note = Notification.from_dict(row.payload["notification"])
-        if row.channel in self._digests and notifier.digests(note):  # type: ignore[attr-defined]
+        if row.channel in self._digests and isinstance(notifier, DigestNotifier) and notifier.digests(note):
             buffer = self._digests[row.channel]
             buffer.add(note, now)
             self.store.put_state(f"digest:{row.channel}", buffer.snapshot())  # before the row is marked done
@@ -158,14 +151,13 @@ class DeliveryWorker:
         self._set_health(row.channel, True, now)
         return True
 
-    def send_timeout(self, notifier: Any) -> float:
+    def send_timeout(self, notifier: Notifier | None) -> float:
         """How long one send may take: long enough for every request of it at the channel's own timeout
         (SMTP's several steps, one SMS per recipient). Cutting a send short while it still goes out (an
         SMTP thread cannot be cancelled) would send it again on the retry."""
-        per_request = getattr(getattr(notifier, "config", None), "timeout", None)
-        if per_request is None:
+        if not isinstance(notifier, TimedNotifier):
             return self.policy.send_timeout
-        return max(self.policy.send_timeout, per_request * getattr(notifier, "requests_per_send", 1) + 5.0)
+        return max(self.policy.send_timeout, notifier.config.timeout * notifier.requests_per_send + 5.0)
 
     async def _send_digests(self) -> None:
         for name, buffer in self._digests.items():
@@ -174,7 +166,8 @@ class DeliveryWorker:
             if not batch:
                 continue
             try:
-                sender: Any = self.channels[name]
+                sender = self.channels[name]
+                assert isinstance(sender, DigestNotifier)  # reload() gives only these a buffer
                 await asyncio.wait_for(sender.send_digest(batch), self.send_timeout(sender))
             except Exception as exc:  # keep the batch; it is due again at once, tried next cycle
                 for note in batch:

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, model_validator
 
 from alerts.model import Tier
-from monitor.config_sections import Section
+from monitor.core.sections import Section
 
 PAGING_CHANNELS = frozenset({"sms"})
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -13,18 +13,22 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, Protocol
 
-from alerts.ack import NOTE, AckClaim, AckError, ack_url, make_ack_token, verify_ack_token
+from alerts.ack import NOTE, AckClaim, AckConfig, AckError, ack_url, make_ack_token, verify_ack_token
 from alerts.dispatch import Dispatcher, DispatchPolicy, Notification
 from alerts.engine import AlertEngine, stale_after
 from alerts.inhibition import inhibited
-from alerts.maintenance import MaintenanceSchedule
+from alerts.maintenance import MaintenanceSchedule, MaintenanceWindow
 from alerts.message import render_text
 from alerts.model import Alert, State, Tier
+from alerts.oncall import OnCallConfig
 from alerts.outbox import LOG_CHANNEL, outbox_rows
-from alerts.silences import DECLARED, Matcher, Silence, SilenceBook
-from monitor.config import Config
+from alerts.routing import RoutingConfig
+from alerts.rules import Rule
+from alerts.silences import DECLARED, Matcher, Silence, SilenceBook, SilencesConfig
+from monitor.core.sections import EventWindow
+from monitor.core.targets import TargetBase
 from monitor.store import Store
 
 log = logging.getLogger("converge.alerts")
@@ -35,8 +39,45 @@ class AckRefused(Exception):
     pass
 
 
+class AlertingSettings(Protocol):
+    @property
+    def group_interval(self) -> float: ...
+    @property
+    def max_reminders(self) -> int: ...
+    @property
+    def repeat_interval(self) -> Mapping[Any, float]: ...
+
+
+class ChannelNames(Protocol):
+    @property
+    def root(self) -> Mapping[str, Any]: ...
+
+
+class AlertServiceConfig(Protocol):
+    """What the alert service reads of the monitor's config (monitor.config.Config is one)."""
+
+    @property
+    def alerting(self) -> AlertingSettings: ...
+    @property
+    def routing(self) -> RoutingConfig: ...
+    @property
+    def oncall(self) -> OnCallConfig | None: ...
+    @property
+    def silences(self) -> SilencesConfig: ...
+    @property
+    def maintenance(self) -> Sequence[MaintenanceWindow]: ...
+    @property
+    def ack(self) -> AckConfig | None: ...
+    @property
+    def event(self) -> EventWindow | None: ...
+    @property
+    def channels(self) -> ChannelNames: ...
+    def all_targets(self) -> Sequence[TargetBase]: ...
+    def effective_rules(self) -> list[Rule]: ...
+
+
 class AlertService:
-    def __init__(self, config: Config, store: Store, channels: Collection[str] = (), *,
+    def __init__(self, config: AlertServiceConfig, store: Store, channels: Collection[str] = (), *,
                  clock: Callable[[], float] = time.time) -> None:
         """`channels`: the delivery channels that are configured (the log channel always is)."""
         self.config = config

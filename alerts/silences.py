@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from monitor.config_sections import Section
-from monitor.targets import Duration
-from monitor.timeutil import epoch
+from monitor.core.sections import Section
+from monitor.core.targets import Duration
+from monitor.core.timeutil import epoch
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 _LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"

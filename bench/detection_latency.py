@@ -61,16 +61,16 @@ import httpx
 import yaml
 
 from bench.report import write_results
-from devstack import ApiServer, PrivateAlertmanager, PrivatePostgres, PrivatePrometheus, PrivateRedis, free_port
+from devstack import ApiServer, PrivateAlertmanager, PrivatePrometheus, free_port
 from devstack.monitor import MonitorServer
 from devstack.postgres import _pg_bindir
 from devstack.process import ChildServer, find_binary
+from devstack.stack import PrivateStack, Seed
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 MONITOR_YML = REPO / "monitor.yml"
 ALERT = "ApiDown"
-SYNTHETIC_PASSWORD = "synthetic-check"  # what monitor.yml's synthetic flow logs in with by default
 ATTENDEES = 50
 # The standard pipeline's settings (ANCHORS.md, "Detection latency of the standard Prometheus pipeline").
 SCRAPE_S, EVAL_S, FOR = 15, 15, "1m"
@@ -498,20 +498,12 @@ def collect_resolves(pending: list[tuple[Trial, Pipeline]], recorder: Recorder, 
 def stack(workdir: Path, recorder: Recorder) -> Iterator[tuple[ApiServer, MonitorServer, Blackbox]]:
     """PostgreSQL, Redis, the API (migrated, seeded), the monitor on monitor.yml, blackbox; all stopped by PID."""
     with contextlib.ExitStack() as es:
-        pg = es.enter_context(PrivatePostgres())
-        redis = es.enter_context(PrivateRedis())
-        env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": redis.url}
-        for cmd in (["migrate"], ["seed", "--attendees", str(ATTENDEES), "--synthetic-password", SYNTHETIC_PASSWORD]):
-            subprocess.run([sys.executable, "-m", "app", *cmd], check=True, env=env, cwd=REPO,
-                           stdout=subprocess.DEVNULL)
-        backups = workdir / "backups"
-        pg.dump(backups / f"converge-{time.strftime('%Y%m%d-%H%M%S')}.dump")  # the backup check has one fresh backup
-        api = es.enter_context(ApiServer(pg.url, redis.url, log_dir=str(workdir)))
+        # The backup check has one fresh backup; monitor.yml's synthetic flow logs in with the default password.
+        private = es.enter_context(PrivateStack(seed=Seed(ATTENDEES), log_dir=workdir, backup_dir=workdir / "backups"))
+        api = private.api
         port = free_port()
-        monitor_env = {"CONVERGE_API_URL": api.url, "DATABASE_URL": pg.url, "REDIS_URL": redis.url,
-                       "SYNTHETIC_PASSWORD": SYNTHETIC_PASSWORD, "BACKUP_DIR": str(backups), "DEPS_AUDIT": "false",
-                       "MONITOR_STORE": str(workdir / "monitor.sqlite3"), "MONITOR_PORT": str(port),
-                       "NOTIFICATIONS_FILE": str(workdir / "notifications.jsonl")}
+        monitor_env = {**private.env(), "DEPS_AUDIT": "false", "MONITOR_STORE": str(workdir / "monitor.sqlite3"),
+                       "MONITOR_PORT": str(port), "NOTIFICATIONS_FILE": str(workdir / "notifications.jsonl")}
         monitor = MonitorServer(monitor_config(workdir, recorder.url + "/ours"), port, env=monitor_env,
                                 log_dir=str(workdir))
         es.enter_context(monitor)

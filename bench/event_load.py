@@ -282,7 +282,7 @@ def quantile(values: Sequence[float], q: float) -> float | None:
 def bucketed_quantile(values: Sequence[float], q: float, bounds: Sequence[float]) -> float | None:
     """The q-quantile of `values` put into the API's histogram buckets and interpolated like histogram_quantile:
     what the monitor would report if the server had measured exactly what the client measured."""
-    from probes.promql import histogram_quantile
+    from monitor.core.promql import histogram_quantile
 
     if not values:
         return None
@@ -340,7 +340,7 @@ def histogram_p(before: dict[tuple[str, str], float], after: dict[tuple[str, str
     """histogram_quantile over the exact increase between two scrapes (no extrapolation), all routes or one."""
     import math
 
-    from probes.promql import histogram_quantile
+    from monitor.core.promql import histogram_quantile
 
     by_le: dict[str, float] = {}
     for (r, le), v in after.items():
@@ -514,40 +514,30 @@ class Stack:
 
 @contextlib.contextmanager
 def stack(users: int, window: float, workdir: Path, pin_api: bool) -> Iterator[Stack]:
-    from devstack.api import ApiServer
     from devstack.monitor import MonitorServer
-    from devstack.postgres import PrivatePostgres
     from devstack.process import free_port
-    from devstack.redis import PrivateRedis
+    from devstack.stack import PrivateStack, Seed
 
-    backups = workdir / "backups"
-    backups.mkdir()
     with contextlib.ExitStack() as es:
-        pg = es.enter_context(PrivatePostgres())
-        redis = es.enter_context(PrivateRedis())
-        env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url}
-        for cmd in (["migrate"], ["seed", "--attendees", str(users), "--password", PASSWORD,
-                                  "--synthetic-password", SYNTHETIC_PASSWORD]):
-            subprocess.run([sys.executable, "-m", "app", *cmd], check=True, env={**os.environ, **env},
-                           stdout=subprocess.DEVNULL, cwd=REPO)
-        pg.dump(backups / f"converge-{time.strftime('%Y%m%d-%H%M%S')}.dump")  # so the backup check has one
-        api = es.enter_context(ApiServer(pg.url, redis.url, log_dir=str(workdir)))
+        private = es.enter_context(PrivateStack(seed=Seed(users, PASSWORD, SYNTHETIC_PASSWORD), log_dir=workdir,
+                                                backup_dir=workdir / "backups"))  # so the backup check has one
+        api = private.api
         assert api.pid is not None
         if pin_api:
             pin(api.pid, API_CORE)
         port = free_port()
         monitor_env = {
-            **env, "CONVERGE_API_URL": api.url, "FRONTEND_URL": f"{api.url}/v1/ping",
-            "SYNTHETIC_PASSWORD": SYNTHETIC_PASSWORD, "BACKUP_DIR": str(backups), "DEPS_AUDIT": "false",
+            **private.env(), "FRONTEND_URL": f"{api.url}/v1/ping", "DEPS_AUDIT": "false",
             "MONITOR_STORE": str(workdir / "monitor.sqlite3"),
             "NOTIFICATIONS_FILE": str(workdir / "notifications.jsonl"),
             "MONITOR_HOST": "127.0.0.1", "MONITOR_PORT": str(port),
         }
         monitor = es.enter_context(MonitorServer(monitor_config(workdir, window), port, env=monitor_env,
                                                  log_dir=str(workdir)))
-        assert monitor.pid is not None and pg.pid is not None and redis.pid is not None
-        yield Stack(api.url, monitor.url, {"monitor": [monitor.pid], "api": [api.pid], "postgres": [pg.pid],
-                                           "redis": [redis.pid]},
+        pids = private.pids()
+        assert monitor.pid is not None and len(pids) == 3
+        yield Stack(api.url, monitor.url, {"monitor": [monitor.pid], "api": [pids["api"]],
+                                           "postgres": [pids["postgres"]], "redis": [pids["redis"]]},
                     workdir / "monitor.sqlite3", workdir / "notifications.jsonl")
 
 
@@ -614,7 +604,7 @@ def wait_for_monitor(monitor_url: str, after: float, timeout: float) -> dict[tup
 def scrape_times(store: Path, end: float, window: float) -> dict[str, Any]:
     """The monitor's api-metrics runs in its window ending at `end`, from its own store: the scrapes its rate()
     used (first and last), the failed ones, and how long the first and last took to answer."""
-    from probes.promql import to_ms
+    from monitor.core.promql import to_ms
 
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:

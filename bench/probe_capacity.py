@@ -362,9 +362,9 @@ def _cpu() -> float:
 
 
 async def _worker(mode: str, url: str, n: int, interval: float, seconds: float, store_kind: str) -> dict[str, Any]:
+    from monitor.core.targets import HttpTarget
     from monitor.scheduler import ProbeScheduler
     from monitor.store.sqlite import SqliteStore
-    from monitor.targets import HttpTarget
 
     port = int(url.rsplit(":", 1)[1].strip("/"))
     with tempfile.TemporaryDirectory(prefix="probe-capacity-") as tmp:

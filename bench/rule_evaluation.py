@@ -1,7 +1,7 @@
 """Benchmark: time per evaluation cycle of the embedded alert engine, and of the full alert service cycle,
 with Prometheus's rule evaluation of the same alerting rules over the same series as the peer.
 
-The world: N synthetic series over the signal catalog (monitor/signals.py), grouped by "site" (one site = every
+The world: N synthetic series over the signal catalog (monitor/core/signals.py), grouped by "site" (one site = every
 catalog signal once per label combination: 10 routes for the latency signals, 3 synthetic steps, 2 disk paths,
 one SLO with its periods and windows), and R rules: the monitor's default rules (the catalog and the default SLOs'
 burn-rate rules, fleet-wide) plus per-site copies of them with a `target`, `flow` or `slo` matcher (thresholds,
@@ -70,8 +70,8 @@ from alerts.model import State
 from alerts.rules import OPS, Rule
 from bench.machine import cpu_model as machine_cpu_model
 from devstack.process import free_port
-from monitor.observation import Observation
-from monitor.signals import CATALOG, SIGNALS
+from monitor.core.observation import Observation
+from monitor.core.signals import CATALOG, SIGNALS
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

@@ -25,7 +25,7 @@ from dashboards.builder import (
     timeseries_panel,
     value_text,
 )
-from monitor.signals import signal
+from monitor.core.signals import signal
 
 UID = "converge-alerts"
 NOTIFICATIONS = "converge_monitor_notifications_total"

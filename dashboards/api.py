@@ -108,4 +108,4 @@ def build() -> dict[str, Any]:
         [(None, overview), ("Traffic and errors", traffic), ("Latency", latency), ("Load", load),
          ("Attendee activity", business), ("As the monitor computes it (alert rule inputs)", monitor_view)],
         tags=("api",),
-        variables=[QueryVariable("route", "Route", "label_values(http_requests_total, route)")])
+        variables=[QueryVariable("route", "Route", f"label_values({p.REQUESTS}, route)")])

@@ -12,7 +12,7 @@ from typing import Any
 from dashboards import promql as p
 from dashboards.builder import GREEN, ORANGE, RED, YELLOW, Link, Q, build_dashboard, stat_panel, value_text
 from dashboards.slo import EVENT_TIMEZONE
-from monitor.signals import signal
+from monitor.core.signals import signal
 
 UID = "converge-event-day"
 TITLE_SIZE, VALUE_SIZE, HEIGHT = 32, 110, 8

@@ -7,11 +7,11 @@ without adding a stray unlabelled series when there is data.
 
 from __future__ import annotations
 
+from monitor.core.api_contract import DURATION, REQUESTS
+
 RATE = "$__rate_interval"  # Grafana picks it from the scrape interval and the panel's resolution
 RANGE = "$__range"  # the dashboard's whole time range
 
-REQUESTS = "http_requests_total"
-DURATION = "http_request_duration_seconds"
 SERVER_ERROR = 'status_code=~"5.."'
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from monitor.core.redact import safe_url
 
 MESSAGE = "converge-monitor push-dashboards"
 
@@ -26,14 +27,6 @@ class Pushed:
     title: str
     url: str  # the dashboard's address in Grafana (its answer's `url`), or "" if it gave none
     version: int | None
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _answer(resp: httpx.Response) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from dashboards import signal_panels as s
 from dashboards.builder import GREEN, ORANGE, RED, Q, build_dashboard, timeseries_panel
-from monitor.signals import signal
+from monitor.core.signals import signal
 
 UID = "converge-redis"
 MEMORY_STEPS = [(None, GREEN), (0.8, ORANGE), (0.95, RED)]

@@ -1,4 +1,4 @@
-"""Panels for the monitor's signals, read from the catalog (monitor/signals.py).
+"""Panels for the monitor's signals, read from the catalog (monitor/core/signals.py).
 
 The catalog gives each panel its metric name (`converge_<signal>`), unit, legend (its labels) and
 description (its help text); naming a signal that is not in the catalog fails at generation time.
@@ -10,7 +10,7 @@ from typing import Any
 
 from dashboards.builder import GREEN, RED, UP_DOWN, Q, Steps, stat_panel, timeseries_panel
 from dashboards.promql import sel
-from monitor.signals import Signal, signal
+from monitor.core.signals import Signal, signal
 
 # Catalog unit -> Grafana unit id.
 UNITS: dict[str, str] = {

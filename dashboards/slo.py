@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dashboards import promql as p
 from dashboards.builder import GREEN, ORANGE, RED, YELLOW, Link, Q, build_dashboard, stat_panel, timeseries_panel
 from dashboards.signal_panels import graph, latest
-from monitor.signals import signal
+from monitor.core.signals import signal
 
 UID = "converge-slo"
 AVAILABILITY = 0.995
@@ -33,7 +33,7 @@ BURN_ALERTS = (("1h", "5m", 14.4), ("6h", "30m", 6.0), ("3d", "6h", 1.0))
 BURN_STEPS = [(None, GREEN), (1.0, YELLOW), (6.0, ORANGE), (14.4, RED)]
 
 # The event (spec: January 28-30), days inclusive in the event's time zone; monitor.yml's `event:` agrees
-# (tests/test_dashboards.py checks it).
+# (tests/dashboards/test_dashboards.py checks it).
 EVENT_START, EVENT_END, EVENT_TIMEZONE = date(2026, 1, 28), date(2026, 1, 30), "America/Los_Angeles"
 
 

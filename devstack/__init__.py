@@ -1,7 +1,9 @@
-"""Private PostgreSQL, Redis and Converge API processes started from local binaries.
+"""Private stacks for the tests, the fault drills, the demo and the benchmarks, from local binaries.
 
-Used by the test fixtures, `make demo` and the fault drills: each server runs on a free
-loopback port in its own temporary directory and is stopped by its PID.
+devstack/stack.py (PrivateStack) is the one place that starts PostgreSQL, Redis and the Converge API (run as
+`python -m app migrate|seed|serve`, never imported); the other modules are its parts and the servers around
+it (Prometheus, Alertmanager, the monitor, synthetic traffic, the drills). Each server runs on a free loopback
+port in its own temporary directory and is stopped by its PID.
 """
 
 from devstack.alertmanager import PrivateAlertmanager
@@ -10,6 +12,7 @@ from devstack.postgres import PrivatePostgres
 from devstack.process import MissingBinaryError, free_port
 from devstack.prometheus import PrivatePrometheus, PrometheusError
 from devstack.redis import PrivateRedis
+from devstack.stack import PrivateStack, Seed
 
 __all__ = ["ApiServer", "MissingBinaryError", "PrivateAlertmanager", "PrivatePostgres", "PrivatePrometheus",
-           "PrivateRedis", "PrometheusError", "free_port"]
+           "PrivateRedis", "PrivateStack", "PrometheusError", "Seed", "free_port"]

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 
-from devstack import ApiServer, MissingBinaryError, PrivatePostgres, PrivateRedis
+from devstack.process import MissingBinaryError
+from devstack.seeded import SEED_PASSWORD, SYNTHETIC_PASSWORD
+from devstack.stack import PrivateStack, Seed
 
 
 def up(attendees: int, port: int) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.ExitStack() as stack:
-        try:
-            pg = stack.enter_context(PrivatePostgres())
-            redis = stack.enter_context(PrivateRedis())
-        except MissingBinaryError as exc:
-            print(f"devstack: {exc}", file=sys.stderr)
-            return 1
-        env = {"DATABASE_URL": pg.url}
-        for cmd in (["migrate"], ["seed", "--attendees", str(attendees)]):
-            subprocess.run([sys.executable, "-m", "app", *cmd], check=True, env={**os.environ, **env})
-        api = stack.enter_context(ApiServer(pg.url, redis.url, port=port or None))
+    # The seed passwords as `python -m app seed` takes them when given none.
+    seed = Seed(attendees, os.environ.get("SEED_PASSWORD", SEED_PASSWORD),
+                os.environ.get("SYNTHETIC_PASSWORD", SYNTHETIC_PASSWORD))
+    try:
+        stack = PrivateStack(seed=seed, api_port=port or None, echo=True).start()
+    except MissingBinaryError as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 1
+    with stack:
+        pg, redis, api = stack.postgres, stack.redis, stack.api
         print(f"PostgreSQL  {pg.url}  (pid {pg.pid})")
         print(f"Redis       {redis.url}  (pid {redis.pid})")
         print(f"Converge API {api.url}   health {api.url}/health   metrics {api.url}/metrics")

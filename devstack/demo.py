@@ -10,25 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-from devstack.api import ApiServer
 from devstack.monitor import MonitorServer
-from devstack.postgres import PrivatePostgres
 from devstack.process import MissingBinaryError, free_port, port_open
-from devstack.redis import PrivateRedis
+from devstack.seeded import SEED_PASSWORD, SYNTHETIC_PASSWORD  # what monitor.yml's synthetic flow uses by default
+from devstack.stack import PrivateStack, Seed
 from devstack.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTENDEES = 200
-PASSWORD = "converge-demo"
-SYNTHETIC_PASSWORD = "synthetic-check"  # what monitor.yml's synthetic flow uses by default
 
 
 def _port(preferred: int) -> int:
@@ -52,7 +46,7 @@ def _follow(path: Path, stop: threading.Event) -> None:
 
 
 def _traffic(base_url: str, stop: threading.Event) -> None:
-    traffic = Traffic(base_url, ATTENDEES, PASSWORD, users=20, think=0.5)
+    traffic = Traffic(base_url, ATTENDEES, SEED_PASSWORD, users=20, think=0.5)
 
     async def run() -> None:
         task = asyncio.create_task(traffic.run())
@@ -78,17 +72,12 @@ def demo() -> int:
     with contextlib.ExitStack() as stack:
         api = None
         try:
-            pg = stack.enter_context(PrivatePostgres())
-            redis = stack.enter_context(PrivateRedis())
-            env.update(DATABASE_URL=pg.url, REDIS_URL=redis.url)
-            for cmd in (["migrate"], ["seed", "--attendees", str(ATTENDEES), "--password", PASSWORD,
-                                      "--synthetic-password", SYNTHETIC_PASSWORD]):
-                subprocess.run([sys.executable, "-m", "app", *cmd], check=True, env={**os.environ, **env},
-                               stdout=subprocess.DEVNULL)
-            pg.dump(var / "backups" / f"converge-{time.strftime('%Y%m%d-%H%M%S')}.dump")  # a real, fresh backup
-            api = stack.enter_context(ApiServer(pg.url, redis.url, port=_port(8000), log_dir=str(var)))
-            env["CONVERGE_API_URL"] = api.url
-            print(f"PostgreSQL    {pg.url}\nRedis         {redis.url}\nConverge API  {api.url}  "
+            private = stack.enter_context(PrivateStack(
+                seed=Seed(ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD), api_port=_port(8000), log_dir=var,
+                backup_dir=var / "backups"))  # a real, fresh backup for the backup check
+            api = private.api
+            env.update(private.env())
+            print(f"PostgreSQL    {private.postgres.url}\nRedis         {private.redis.url}\nConverge API  {api.url}  "
                   f"(metrics {api.url}/metrics, health {api.url}/health)")
         except MissingBinaryError as exc:
             print(f"demo: {exc}\ndemo: starting the monitor anyway: it will report what it cannot reach.",

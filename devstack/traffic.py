@@ -21,7 +21,7 @@ import httpx
 import websockets
 from websockets.exceptions import WebSocketException
 
-from app.seed import attendee_email, attendee_qr
+from devstack.seeded import SEED_PASSWORD, attendee_email, attendee_qr
 
 # What an attendee does between pauses, by weight (browsing dominates, as on the event floor).
 MIX = (("sessions", 45), ("messages", 20), ("rsvp", 12), ("connect", 10), ("send", 10), ("ping", 3))
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.traffic", description=__doc__)
     parser.add_argument("base_url")
     parser.add_argument("--attendees", type=int, default=200, help="seeded attendees to log in as")
-    parser.add_argument("--password", default="converge-demo")
+    parser.add_argument("--password", default=SEED_PASSWORD)
     parser.add_argument("--users", type=int, default=20, help="concurrent virtual attendees")
     parser.add_argument("--think", type=float, default=0.5, help="mean pause between actions, seconds")
     parser.add_argument("--duration", type=float, default=60.0)

@@ -17,7 +17,7 @@ from alerts.ack import check_bearer
 from alerts.alertmanager import PayloadError, from_webhook
 from alerts.service import AckRefused, AlertService
 from alerts.silences import SilenceError, SilenceNotFound
-from monitor.targets import Duration
+from monitor.core.targets import Duration
 
 
 class AckBody(BaseModel):

@@ -28,9 +28,9 @@ from markupsafe import Markup
 
 from alerts.model import TIER_ORDER, Tier
 from alerts.service import AlertService
-from monitor.observation import Observation
+from monitor.core.observation import Observation
+from monitor.core.signals import CATALOG
 from monitor.scheduler import ProbeScheduler
-from monitor.signals import CATALOG
 from monitor.store.base import Sample
 
 log = logging.getLogger("converge.monitor.board")

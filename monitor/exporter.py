@@ -13,8 +13,8 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.observation import Observation
-from monitor.signals import CATALOG
+from monitor.core.observation import Observation
+from monitor.core.signals import CATALOG
 
 
 class SignalCollector(Collector):

@@ -15,16 +15,17 @@ import httpx
 import uvicorn
 
 from alerts.alertmanager import AlertmanagerForwarder
+from alerts.notifiers.base import Notifier
 from alerts.notifiers.config import build_notifiers
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.notifiers.jsonl import JsonLinesNotifier
-from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut, Notifier
+from alerts.outbox import LOG_CHANNEL, DeliveryWorker, FanOut
 from alerts.service import AlertService
 from alerts.templates import Templates
 from monitor.config import Config
+from monitor.core.selfmetrics import SelfMetrics
 from monitor.leader import Leadership
 from monitor.scheduler import ProbeScheduler
-from monitor.selfmetrics import SelfMetrics
 from monitor.server import create_server
 from monitor.slo_loop import slo_loop
 from monitor.store import Store, open_store

@@ -20,11 +20,11 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.observation import Observation, unknown
-from monitor.selfmetrics import SelfMetrics
+from monitor.core.observation import Observation, unknown
+from monitor.core.selfmetrics import SelfMetrics
+from monitor.core.targets import AnyTarget
 from monitor.store import Store
 from monitor.store.batching import BatchWriter
-from monitor.targets import AnyTarget
 from monitor.trigger import TickedIntervalTrigger
 from probes.base import Probe, ProbeContext
 from probes.registry import probe_for

@@ -13,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from alerts.service import AlertService
 from monitor.alerts_api import alerts_router
 from monitor.board import board_router
+from monitor.core.signals import CATALOG
 from monitor.exporter import SignalCollector
 from monitor.scheduler import ProbeScheduler
-from monitor.signals import CATALOG
 
 
 def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None,

@@ -10,9 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from alerts.notifiers.base import ReportNotifier, TextNotifier
 from monitor.config import Config
 from monitor.store import Store
-from slo.cli import load_incidents
+from slo.incidents import load_incidents
 from slo.report import gather_report, render_html, render_text, report_due, report_zone
 from slo.service import RETRY_WITHOUT_DATA, SloService
 
@@ -55,9 +56,9 @@ async def send_report_if_due(config: Config, store: Store, slos: SloService, cha
     for name in cfg.channels:
         channel = channels.get(name)
         try:
-            if hasattr(channel, "post_text"):
+            if isinstance(channel, TextNotifier):
                 await channel.post_text(render_text(report, slack=True))
-            elif hasattr(channel, "send_report"):
+            elif isinstance(channel, ReportNotifier):
                 await channel.send_report(f"{report.title}: {day.isoformat()}", text, html,
                                           message_id=f"report-{day.isoformat()}")
         except Exception as exc:  # one channel's failure must not stop the others; logged without secrets

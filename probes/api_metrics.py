@@ -25,28 +25,37 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.observation import NOTHING_TO_MEASURE, Observation, unknown
-from monitor.targets import ApiMetricsTarget
-from probes import promql
+from monitor.core import promql
+from monitor.core.api_contract import (
+    BUCKET,
+    CPU,
+    CPU_LIMIT,
+    DB_POOL_IN_USE,
+    DB_POOL_MAX,
+    DB_POOL_WAITING,
+    IN_FLIGHT,
+    INSTANCE,
+    MEMORY,
+    MEMORY_LIMIT,
+    READ_METRICS,
+    REQUESTS,
+    UNHANDLED,
+    WEBSOCKETS,
+)
+from monitor.core.observation import NOTHING_TO_MEASURE, Observation, unknown
+from monitor.core.redact import safe_url
+from monitor.core.targets import ApiMetricsTarget
 from probes.base import ProbeContext
-from slo.counts import RequestTracker
+from probes.request_counts import RequestTracker
 
 KIND = "api_metrics"
 STATE_KEY = "api_metrics"
-COUNTS_KEY = "slo_counts"  # exact request counts for the SLOs (slo/counts.py)
-INSTANCE = "instance"
+COUNTS_KEY = "slo_counts"  # exact request counts for the SLOs (probes/request_counts.py)
 QUANTILES = {"api_latency_p50_seconds": 0.5, "api_latency_p95_seconds": 0.95, "api_latency_p99_seconds": 0.99}
 
-BUCKET = "http_request_duration_seconds_bucket"
-REQUESTS = "http_requests_total"
-UNHANDLED = "converge_unhandled_exceptions_total"
-CPU = "process_cpu_seconds_total"
 COUNTERS = frozenset({BUCKET, REQUESTS, UNHANDLED, CPU})
-GAUGES = frozenset({
-    "process_resident_memory_bytes", "converge_instance_cpu_limit_cores", "converge_instance_memory_limit_bytes",
-    "converge_websocket_connections", "http_requests_in_flight", "converge_db_pool_in_use", "converge_db_pool_max",
-    "converge_db_pool_waiting", "process_start_time_seconds",  # the start time tells slo/counts of a restart
-})
+# The start time tells probes/request_counts.py of a restart.
+GAUGES = frozenset(READ_METRICS) - COUNTERS
 RATE_SIGNALS = ("api_latency_p50_seconds", "api_latency_p95_seconds", "api_latency_p99_seconds", "api_error_ratio",
                 "api_requests_per_minute", "api_requests_per_minute_per_instance",
                 "api_unhandled_errors_per_minute", "api_cpu_ratio")
@@ -146,12 +155,6 @@ def _routes(series: Series) -> list[str]:
 
 # ---- scraping ------------------------------------------------------------------------------------
 
-def public_url(url: str) -> str:
-    """The URL without user:password, for labels, details and errors."""
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url
-
-
 def parse_metrics(text: str, instance: str) -> list[tuple[str, dict[str, str], float]]:
     """The samples this probe reads, each labelled with its instance like Prometheus does."""
     out = []
@@ -163,7 +166,7 @@ def parse_metrics(text: str, instance: str) -> list[tuple[str, dict[str, str], f
 
 
 async def _scrape(client: httpx.AsyncClient, url: str, timeout: float) -> Scrape:
-    instance = public_url(url)
+    instance = safe_url(url)
     try:
         resp = await client.get(url, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
     except httpx.TimeoutException:
@@ -238,7 +241,7 @@ def _rate_signals(out: _Out, series: Series, now: float, window: float, instance
     cpu_by_instance = sum_rates(series, CPU, now, window, by=lambda k: _label(k, INSTANCE))
     ratios: dict[str, float] = {}
     for scrape in scrapes:
-        limit = scrape.gauge("converge_instance_cpu_limit_cores")
+        limit = scrape.gauge(CPU_LIMIT)
         used = cpu_by_instance.get(scrape.instance)
         if used is None or not limit:
             out.value("api_cpu_ratio", None, f"{scrape.instance}: no CPU rate or CPU limit in the scrape")
@@ -267,14 +270,14 @@ def _sum_gauge(scrapes: Sequence[Scrape], name: str) -> tuple[float | None, str]
 
 
 def _gauge_signals(out: _Out, scrapes: Sequence[Scrape]) -> None:
-    value, error, per = _max_ratio(scrapes, "process_resident_memory_bytes", "converge_instance_memory_limit_bytes")
+    value, error, per = _max_ratio(scrapes, MEMORY, MEMORY_LIMIT)
     out.value("api_memory_ratio", value, error, details={"per_instance": per})
-    for signal, name in (("api_websocket_connections", "converge_websocket_connections"),
-                         ("api_requests_in_flight", "http_requests_in_flight"),
-                         ("api_db_pool_waiting", "converge_db_pool_waiting")):
+    for signal, name in (("api_websocket_connections", WEBSOCKETS),
+                         ("api_requests_in_flight", IN_FLIGHT),
+                         ("api_db_pool_waiting", DB_POOL_WAITING)):
         total, error = _sum_gauge(scrapes, name)
         out.value(signal, total, error)
-    value, error, per = _max_ratio(scrapes, "converge_db_pool_in_use", "converge_db_pool_max")
+    value, error, per = _max_ratio(scrapes, DB_POOL_IN_USE, DB_POOL_MAX)
     out.value("api_db_pool_utilization", value, error, details={"per_instance": per})
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.observation import Observation, unknown
-from monitor.targets import BackupTarget
+from monitor.core.observation import Observation, unknown
+from monitor.core.targets import BackupTarget
 from probes.base import ProbeContext
 from probes.proc import TIMEOUT_SHARE, describe_exit, run_command
 

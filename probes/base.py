@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from monitor.observation import Observation
+from monitor.core.observation import Observation
 
 
 @dataclass

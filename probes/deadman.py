@@ -12,21 +12,11 @@ from contextvars import ContextVar
 
 import httpx
 
+from monitor.core.redact import mask_url
+
 log = logging.getLogger(__name__)
 
 _MASKED_IN_FLIGHT: ContextVar[str | None] = ContextVar("deadman_masked_url", default=None)
-
-
-def mask_url(url: str) -> str:
-    """scheme://host[:port]/*** — no user info, path or query, which is where tokens live."""
-    try:
-        parsed = httpx.URL(url)
-    except Exception:
-        return "<invalid url>"
-    if not parsed.scheme or not parsed.host:
-        return "<invalid url>"
-    port = f":{parsed.port}" if parsed.port is not None else ""
-    return f"{parsed.scheme}://{parsed.host}{port}/***"
 
 
 class _MaskPingUrl(logging.Filter):

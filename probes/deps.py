@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.observation import Observation, unknown
-from monitor.targets import DepsTarget
+from monitor.core.observation import Observation, unknown
+from monitor.core.targets import DepsTarget
 from probes.base import ProbeContext
 from probes.proc import TIMEOUT_SHARE, describe_exit, run_command
 

@@ -12,8 +12,8 @@ import asyncio
 import shutil
 from dataclasses import dataclass
 
-from monitor.observation import Observation, unknown
-from monitor.targets import DiskTarget
+from monitor.core.observation import Observation, unknown
+from monitor.core.targets import DiskTarget
 from probes.base import ProbeContext
 
 KIND = "disk"

@@ -26,8 +26,9 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from monitor.observation import Observation
-from monitor.targets import HttpTarget
+from monitor.core.observation import Observation
+from monitor.core.redact import safe_url
+from monitor.core.targets import HttpTarget
 from probes.base import ProbeContext
 from probes.jsonpath import MISSING, json_equal, resolve
 from probes.tls import LocalTlsError, fetch_not_after, response_not_after, session_for
@@ -67,11 +68,6 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=4096)
-def safe_url(url: str | httpx.URL | URL) -> str:
-    """The URL without user:password, for details."""
-    return str(httpx.URL(str(url)).copy_with(username=None, password=None))
-
-
 @lru_cache(maxsize=4096)
 def _parsed(url: str) -> URL:
     return URL(url)

@@ -36,8 +36,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from monitor.observation import Observation, unknown
-from monitor.targets import PostgresTarget
+from monitor.core.observation import Observation, unknown
+from monitor.core.targets import PostgresTarget
 from probes.base import ProbeContext
 
 KIND = "postgres"

@@ -32,8 +32,8 @@ from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from monitor.observation import Observation, unknown
-from monitor.targets import RedisTarget
+from monitor.core.observation import Observation, unknown
+from monitor.core.targets import RedisTarget
 from probes.base import ProbeContext
 
 KIND = "redis"

@@ -18,8 +18,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from monitor.observation import Observation
-from monitor.targets import SyntheticStep, SyntheticTarget
+from monitor.core.observation import Observation
+from monitor.core.targets import SyntheticStep, SyntheticTarget
 from probes.base import ProbeContext
 from probes.http import classify
 from probes.jsonpath import MISSING, resolve

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from alerts.model import Tier
 from alerts.rules import Rule
-from monitor.config_sections import EventWindow
+from monitor.core.sections import EventWindow
+from monitor.core.signals import MULTIWINDOW_BURN_RATE
 from slo.periods import PeriodDef, periods
-from slo.signals import MULTIWINDOW_BURN_RATE
 from slo.spec import SlosConfig, SloSpec
 from slo.windows import AlertWindows, prom_duration
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.observation import Observation, unknown
-from slo import signals
+from monitor.core import signals
+from monitor.core.observation import Observation, unknown
 from slo.budget import Budget, Counts, CountSeries, error_budget, window_counts
 from slo.burn import BurnCheck, check, trailing_burn_rate
 from slo.periods import PeriodDef

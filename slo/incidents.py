@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.model import TIER_ORDER, Tier
+from monitor.store.base import Store
 from slo.windows import Window
 
 
@@ -83,3 +84,16 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     return out
+
+
+def load_incidents(store: Store, notifications_file: str | None) -> list[Incident]:
+    """Incidents from every notification the monitor kept: the store's outbox, else the JSON-lines log."""
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in store.outbox_all():
+        if row.notification_id not in seen:
+            seen.add(row.notification_id)
+            records.append(row.payload)
+    if not records and notifications_file:
+        records = read_jsonl(notifications_file)
+    return incidents_from_notifications(records)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.config_sections import EventWindow
+from monitor.core.sections import EventWindow
 from slo.spec import EVENT, ROLLING, Period, SlosConfig
 from slo.windows import AlertWindows, Window, prom_duration, scale_policies, trailing, workbook_policies
 

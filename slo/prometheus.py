@@ -32,11 +32,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from monitor.config_sections import EventWindow
+from monitor.core.api_contract import BUCKET, EXCLUDED_ROUTES, INF, REQUESTS
+from monitor.core.sections import EventWindow
 from slo.alerting import BurnAlert, burn_alerts
-from slo.counts import BUCKET, INF, REQUESTS
 from slo.periods import PeriodDef, periods
-from slo.spec import EXCLUDED_ROUTES, LatencySli, ProbesSli, RequestsSli, SlosConfig, SloSpec
+from slo.spec import LatencySli, ProbesSli, RequestsSli, SlosConfig, SloSpec
 from slo.windows import prom_duration
 
 GROUP_INTERVAL = "30s"

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from alerts.model import Tier
-from monitor.config_sections import EventWindow
-from probes import promql
+from monitor.core import promql
+from monitor.core.sections import EventWindow
+from monitor.core.signals import SIGNAL_5XX, SIGNAL_LE, SIGNAL_REQUESTS
 from slo.budget import Counts, window_counts
-from slo.counts import SIGNAL_5XX, SIGNAL_LE, SIGNAL_REQUESTS
 from slo.evaluate import SloStatus
 from slo.incidents import Incident
 from slo.service import SloService

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from monitor.config_sections import EventWindow
-from monitor.observation import Observation
+from monitor.core.observation import Observation
+from monitor.core.sections import EventWindow
 from monitor.store.base import Sample
 from slo.evaluate import SloStatus, evaluate_slo
 from slo.periods import PeriodDef, periods

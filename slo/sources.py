@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from monitor.observation import Observation
+from monitor.core.api_contract import INF, le_label
+from monitor.core.observation import Observation
+from monitor.core.signals import SIGNAL_5XX, SIGNAL_LE, SIGNAL_REQUESTS
 from monitor.store.base import Sample
 from slo.budget import CountSeries, window_counts
-from slo.counts import INF, SIGNAL_5XX, SIGNAL_LE, SIGNAL_REQUESTS, le_label
 from slo.spec import LatencySli, ProbesSli, RequestsSli, SloSpec
 
 

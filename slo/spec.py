@@ -36,10 +36,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from alerts.model import Tier
-from monitor.config_sections import Section
-from monitor.signals import CATALOG
-from monitor.targets import Duration
-from monitor.timeutil import WallTime, ZoneName
+from monitor.core.problems import Loc
+from monitor.core.sections import Section
+from monitor.core.signals import CATALOG
+from monitor.core.targets import Duration
+from monitor.core.timeutil import WallTime, ZoneName
 from slo.windows import DAY, MINUTE
 
 # The API's histogram buckets (app/metrics.py LATENCY_BUCKETS, the /metrics contract). A latency SLI is
@@ -47,7 +48,6 @@ from slo.windows import DAY, MINUTE
 API_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075,
                        0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 # Scrapes of /metrics (by the monitor and Prometheus) are not user traffic: they would dilute errors.
-EXCLUDED_ROUTES = ("/metrics",)
 ROLLING = "rolling"
 EVENT = "event"
 Period = Literal["rolling", "event"]
@@ -119,7 +119,7 @@ class ProbeSource(_Model):
         known = CATALOG.get(self.signal)
         if known is None:
             close = difflib.get_close_matches(self.signal, CATALOG, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else " (see monitor/signals.py)"
+            hint = f"; did you mean {close[0]!r}?" if close else " (see monitor/core/signals.py)"
             raise ValueError(f"signal: unknown signal {self.signal!r}{hint}")
         if known.unit != "bool":
             bools = ", ".join(s.name for s in CATALOG.values() if s.unit == "bool")
@@ -268,7 +268,6 @@ def parse_slos(section: SlosConfig | dict[str, Any] | None) -> SlosConfig:
     return SlosConfig.model_validate(section or {})
 
 
-Loc = tuple[str | int, ...]
 
 
 def cross_check(slos: SlosConfig, api_metrics_targets: list[str],

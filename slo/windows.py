@@ -25,11 +25,12 @@ window must hold several probe scrapes (15 s in event mode) or a single late scr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
+
+from monitor.core import timeutil
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -140,19 +141,8 @@ def scale_policies(policies: Sequence[AlertWindows], period: float, *, base_peri
     return tuple(out)
 
 
-_UNITS = (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1.0))
 
 
 def prom_duration(seconds: float) -> str:
-    """A duration as Prometheus writes it: 3600 -> "1h", 25920 -> "7h12m", 129600 -> "1d12h"."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive and finite, got {seconds!r}")
-    rest = round(seconds)
-    if rest == 0 or abs(rest - seconds) > 1e-6:
-        raise ValueError(f"duration {seconds!r} is not a whole number of seconds")
-    parts = []
-    for unit, size in _UNITS:
-        n, rest = divmod(rest, int(size))
-        if n:
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
+    """A window as Prometheus writes it: 3600 -> "1h", 25920 -> "7h12m", 129600 -> "1d12h"; whole seconds only."""
+    return timeutil.prom_duration(seconds, whole_seconds=True)

@@ -6,52 +6,47 @@ Outside CI a missing binary skips the tests that need it; with CI=true it fails 
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from devstack import ApiServer, MissingBinaryError, PrivatePostgres, PrivateRedis
 from devstack.process import find_binary
-from monitor.observation import Observation
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SEED_PASSWORD = "converge-test-pw"
-SYNTHETIC_PASSWORD = "synthetic-test-pw"
-SEEDED_ATTENDEES = 40
-
-
-def require(exc: MissingBinaryError) -> None:
-    if IN_CI:
-        pytest.fail(str(exc))
-    pytest.skip(str(exc))
+from devstack.stack import PrivateStack, Seed
+from tests.support.stack import SEED_PASSWORD, SEEDED_ATTENDEES, SYNTHETIC_PASSWORD, require
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[PrivatePostgres]:
+def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
+    """The run's stack (devstack/stack.py): each part starts when a fixture below first asks for it, and
+    everything started is stopped by PID at the end of the run."""
+    stack = PrivateStack(seed=Seed(SEEDED_ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD), redis_maxmemory="64mb",
+                         faults=True, log_dir=tmp_path_factory.mktemp("api"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(private_stack: PrivateStack) -> PrivatePostgres:
     """A private PostgreSQL 15 cluster with pg_stat_statements, for the whole run."""
     try:
-        server = PrivatePostgres()
+        return private_stack.start_postgres()
     except MissingBinaryError as exc:
         require(exc)
-    server.start()
-    yield server
-    server.cleanup()
+        raise
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[PrivateRedis]:
+def redis_server(private_stack: PrivateStack) -> PrivateRedis:
     """A private redis-server with maxmemory 64mb, for the whole run."""
     try:
-        server = PrivateRedis(maxmemory="64mb")
+        return private_stack.start_redis()
     except MissingBinaryError as exc:
         require(exc)
-    server.start()
-    yield server
-    server.cleanup()
+        raise
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +60,9 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
-def seeded_db(pg: PrivatePostgres) -> str:
-    from app.migrate import migrate
-    from app.seed import seed
-
-    migrate(pg.url)
-    seed(pg.url, SEEDED_ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD)
-    return pg.url
+def seeded_db(pg: PrivatePostgres, private_stack: PrivateStack) -> str:
+    """The run's database, migrated and seeded by `python -m app migrate` and `seed`: its URL."""
+    return private_stack.prepare_database()
 
 
 _SHARED_API: list[ApiServer] = []
@@ -109,11 +100,9 @@ def redis_fault(redis_server: PrivateRedis) -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture(scope="session")
-def api(seeded_db: str, redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+def api(seeded_db: str, redis_server: PrivateRedis, private_stack: PrivateStack) -> Iterator[ApiServer]:
     """The Converge API under uvicorn (one worker, fault injection on) for end-to-end tests."""
-    server = ApiServer(seeded_db, redis_server.url, env={"CONVERGE_FAULTS": "1"},
-                       log_dir=str(tmp_path_factory.mktemp("api")))
-    server.start()
+    server = private_stack.start_api()
     _SHARED_API.append(server)
     yield server
     _SHARED_API.remove(server)
@@ -130,16 +119,3 @@ def silent_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def assert_errors(observations: Mapping[str, Observation], names: Iterable[str], prefix: str,
-                  unknown: bool = True) -> None:
-    """Each named signal carries an error of this class (`connect:`, `timeout:`...), and is unknown if asked."""
-    for name in names:
-        obs = observations[name]
-        assert obs.error and obs.error.startswith(prefix), obs
-        assert not unknown or obs.value is None, obs
-
-
-def login(base_url: str, email: str, password: str = SEED_PASSWORD) -> str:
-    r = httpx.post(f"{base_url}/v1/auth/login", json={"email": email, "password": password}, timeout=10)
-    r.raise_for_status()
-    return str(r.json()["access_token"])

@@ -1,1 +1,2 @@
-"""One module per delivery channel, each behind `async def send(message)`."""
+"""One module per delivery channel, owning its channel model and implementing the protocols of base.py
+(`async def send(message)`, and the capabilities it has); config.py builds them from `channels:`."""

@@ -17,21 +17,89 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Notification
-from alerts.notifiers.config import EmailChannel, email_address
+from alerts.model import Tier
+from alerts.notifiers.channel import ChannelBase
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig
 from alerts.templates import AckLink, TemplateProblem, Templates, digest_context, message_context
+from monitor.core.targets import Duration
 
 log = logging.getLogger("converge.alerts.email")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s.<>]+$")
+_NAMED_EMAIL = re.compile(r"^\s*(?:\"?[^\"<>]*\"?\s*)?<([^<>]+)>\s*$")  # "Name <addr@example.org>"
+
+
+def email_address(value: str) -> str:
+    """The bare address of `addr@x.org` or `Name <addr@x.org>`."""
+    m = _NAMED_EMAIL.match(value)
+    addr = m.group(1) if m else value.strip()
+    if not _EMAIL.match(addr):
+        raise ValueError(f"{value!r} is not an email address (name@example.org or \"Name <name@example.org>\")")
+    return addr
+
+
+class EmailChannel(ChannelBase):
+    """SMTP: one mail per notification to the on-call people named in it and to `to`; the tiers in
+    `digest_tiers` are batched into one mail to `to` every `digest_interval`."""
+
+    type: Literal["email"] = "email"
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)  # default 465 with ssl, 587 with starttls, else 25
+    starttls: bool = True
+    ssl: bool = False  # implicit TLS (SMTPS, port 465) instead of STARTTLS
+    ca_file: str | None = None  # a private CA for the server's certificate
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[str] = Field(default_factory=list)
+    digest_interval: Duration = 3600.0
+    digest_tiers: list[Tier] = Field(default_factory=lambda: [Tier.LOW])
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        email_address(value)
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: list[str]) -> list[str]:
+        for i, item in enumerate(value):
+            try:
+                email_address(item)
+            except ValueError as exc:
+                raise ValueError(f"to[{i}]: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_and_auth(self) -> EmailChannel:
+        if self.ssl and self.starttls and "starttls" in self.model_fields_set:
+            raise ValueError("ssl (implicit TLS) and starttls exclude each other: choose one")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (SMTP AUTH), or neither")
+        return self
+
+    @property
+    def use_starttls(self) -> bool:
+        return self.starttls and not self.ssl
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 465 if self.ssl else 587 if self.starttls else 25
 
 
 class EmailNotifier:

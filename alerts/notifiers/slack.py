@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
+from pydantic import Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerts.dispatch import Kind, Notification
-from alerts.notifiers.config import SlackChannel
+from alerts.notifiers.channel import ChannelBase, http_url, secret_url
 from alerts.notifiers.errors import (
     RAW_BODY,
     DeliveryError,
@@ -42,6 +43,37 @@ RETRYABLE_API_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavai
                                   "fatal_error", "request_timeout", "team_added_to_org"})
 
 
+class SlackChannel(ChannelBase):
+    """An incoming webhook URL, or a bot token and a channel (chat.postMessage)."""
+
+    type: Literal["slack"] = "slack"
+    webhook_url: SecretStr | None = None  # the URL is the credential
+    bot_token: SecretStr | None = None
+    channel: str | None = Field(None, pattern=r"^[#@]?[\w.-]{1,80}$")  # "#alerts" or a channel id C0123ABCD
+    base_url: str = "https://slack.com/api/"  # the Web API; tests point it at a local fake
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else secret_url(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        http_url(value, "base_url")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackChannel:
+        if (self.webhook_url is None) == (self.bot_token is None):
+            raise ValueError("give either webhook_url (incoming webhook) or bot_token and channel (chat.postMessage)")
+        if self.bot_token is not None and not self.channel:
+            raise ValueError("bot_token needs channel: the Slack channel to post in, e.g. \"#alerts\"")
+        if self.webhook_url is not None and self.channel:
+            raise ValueError("channel is only for bot_token: an incoming webhook posts to its own channel")
+        return self
+
+
 class SlackNotifier:
     def __init__(self, name: str, config: SlackChannel, templates: Templates, *, oncall: OnCallConfig | None = None,
                  ack_link: AckLink | None = None) -> None:
@@ -50,6 +82,7 @@ class SlackNotifier:
         self.templates = templates
         self.oncall = oncall
         self.ack_link = ack_link
+        self.requests_per_send = 1  # one POST a send
         self.scrub = Scrubber([config.webhook_url, config.bot_token])
         redact_logs(config.webhook_url, config.bot_token)
 

@@ -14,14 +14,17 @@ outbox retries after a failure for the second person, the first is not texted ag
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Notification
-from alerts.notifiers.config import SmsChannel
+from alerts.notifiers.channel import ChannelBase, http_url
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import OnCallConfig, Person
@@ -33,6 +36,7 @@ LEVELS = 3
 SEGMENT = 160  # GSM-7 septets in one SMS
 MAX_BODY = 1600  # Twilio's limit for one message (it splits and rejoins longer ones)
 _REMEMBER = 10_000
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 # GSM 03.38: the basic set (one septet) and the extension table (two septets: escape + char).
 GSM7_BASIC = frozenset("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
@@ -93,6 +97,42 @@ def fit_sms(render: Callable[[int], str], keep: tuple[str, ...] = ()) -> str:
                 return _trim(head, room) + " " + tail
             return text[:MAX_BODY]  # the link alone nearly fills a segment: send it whole, in two
     return _trim(text, SEGMENT)
+
+
+class SmsChannel(ChannelBase):
+    """Twilio's Messages API: texts the on-call people named by each notification."""
+
+    type: Literal["sms"] = "sms"
+    provider: Literal["twilio"] = "twilio"
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    base_url: str = "https://api.twilio.com"
+
+    @field_validator("from_number", mode="before")
+    @classmethod
+    def _e164(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("from_number must be a quoted string in E.164 form, e.g. \"+14155550100\"")
+        number = re.sub(r"[\s().-]", "", value)
+        if not _E164.match(number):
+            raise ValueError("from_number must be in E.164 form: + then country code and number, e.g. +14155550100")
+        return number
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        http_url(value, "base_url")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _sender(self) -> SmsChannel:
+        if (self.from_number is None) == (self.messaging_service_sid is None):
+            raise ValueError("give either from_number or messaging_service_sid: who the SMS comes from")
+        return self
 
 
 class SmsNotifier:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Kind, Notification
-from alerts.notifiers.config import WebhookChannel
+from alerts.notifiers.channel import ChannelBase, secret_url
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
 from alerts.notifiers.outgoing import Outgoing
 from alerts.templates import AckLink, TemplateProblem, Templates, alert_context, message_context
@@ -69,6 +70,32 @@ def alertmanager_payload(note: Notification, *, receiver: str, external_url: str
     }
 
 
+class WebhookChannel(ChannelBase):
+    """POSTs the Alertmanager webhook (version 4) document, or what webhook.json.j2 renders."""
+
+    type: Literal["webhook"] = "webhook"
+    url: SecretStr  # often carries a token in its path or query
+    bearer_token: SecretStr | None = None
+    username: str | None = None  # HTTP basic auth
+    password: SecretStr | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # e.g. an API key header
+    receiver: str | None = None  # the payload's `receiver` (default: the channel name)
+    external_url: str | None = None  # the payload's `externalURL` (default: the ack base URL, if any)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        return secret_url(value)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> WebhookChannel:
+        if self.bearer_token is not None and self.username is not None:
+            raise ValueError("give bearer_token or username/password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together (HTTP basic auth), or neither")
+        return self
+
+
 class WebhookNotifier:
     def __init__(self, name: str, config: WebhookChannel, templates: Templates, *,
                  ack_link: AckLink | None = None) -> None:
@@ -76,6 +103,7 @@ class WebhookNotifier:
         self.config = config
         self.templates = templates
         self.ack_link = ack_link
+        self.requests_per_send = 1  # one POST a send
         self.scrub = Scrubber([config.url, config.bearer_token, config.password, *config.headers.values()])
         redact_logs(config.url, config.bearer_token, config.password, *config.headers.values())
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.observation import Observation
+from monitor.core.observation import Observation
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 

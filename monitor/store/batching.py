@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
-from monitor.observation import Observation
+from monitor.core.observation import Observation
 from monitor.store.base import Store
 
 

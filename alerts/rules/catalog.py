@@ -1,0 +1,201 @@
+"""The default rule catalog: the spec's 8.6 tiers and 9.3 scaling triggers, as data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alerts.rules.model import Rule
+
+# --------------------------------------------------------------------------------------------------
+# The default catalog. Probes run every 30 s normally and every 5-10 s in the event window (monitor.yml);
+# api_metrics values are already computed over a 5-minute window, so their `for` confirms, not smooths.
+# Event overrides: shorter `for` everywhere it matters and lower thresholds for latency and error rate,
+# so the on-call hears sooner during Jan 28-30.
+
+DEFAULT_RULE_DATA: list[dict[str, Any]] = [
+    # ---- critical: pages the on-call ----
+    {"name": "ApiDown", "tier": "critical", "signal": "http_up", "labels": {"target": "api-health"},
+     "comparison": "==", "threshold": 0, "for": "30s", "keep_firing_for": "30s",
+     # 5 s `for` in the event: a failed check that is still failing 5 s of evaluations later pages; with
+     # 5 s event checks, detection takes ~6-13 s (bench/detection_latency).
+     "event": {"for": "5s", "keep_firing_for": "10s"},
+     "summary": "API health check {target} is failing",
+     "runbook": "Open /health: it reports PostgreSQL and Redis. Check the platform status and the last deploy; "
+                "roll back if a deploy just went out. Restart the API instances if they are wedged."},
+    {"name": "DbPoolExhausted", "tier": "critical", "signal": "api_db_pool_utilization",
+     "comparison": ">=", "threshold": 1.0, "clear_threshold": 0.9, "for": "1m", "keep_firing_for": "2m",
+     "event": {"for": "20s"},
+     "summary": "DB connection pool of {target} is exhausted ({value} in use)",
+     "runbook": "Look for long transactions and slow queries (PostgreSQL panel); add API instances or raise "
+                "the pool size if the database has headroom."},
+    {"name": "DbPoolRequestsWaiting", "tier": "critical", "signal": "api_db_pool_waiting",
+     "comparison": ">", "threshold": 0, "for": "1m", "keep_firing_for": "2m",
+     "event": {"for": "20s"},
+     "summary": "{value} requests of {target} are waiting for a DB connection",
+     "runbook": "The pool is exhausted: see DbPoolExhausted. Kill runaway queries, scale the API out."},
+    {"name": "ErrorRateCritical", "tier": "critical", "signal": "api_error_ratio",
+     "comparison": ">", "threshold": 0.10, "clear_threshold": 0.08, "for": "2m", "keep_firing_for": "5m",
+     "event": {"for": "30s"},
+     "summary": "{value} of requests to {target} fail with 5xx (threshold {threshold})",
+     "runbook": "Check Sentry for the failing routes, the last deploy (roll back), and the database and Redis "
+                "alerts."},
+    {"name": "DdosSuspected", "tier": "critical", "signal": "redis_top_client_requests_per_minute",
+     "comparison": ">", "threshold": 10000, "clear_threshold": 8000, "for": "1m", "keep_firing_for": "5m",
+     "event": {"for": "0s"},
+     "summary": "The busiest client IP is at {value} (threshold {threshold}; {target})",
+     "runbook": "Find the IP in the converge:ipreq:* sorted sets; block or rate-limit it at CloudFlare "
+                "(WAF rule), then watch the request rate."},
+    {"name": "ErrorSpike", "tier": "critical", "signal": "api_unhandled_errors_per_minute",
+     "comparison": ">", "threshold": 10, "clear_threshold": 5, "for": "1m", "keep_firing_for": "5m",
+     "event": {"for": "15s"},
+     "summary": "{value} unhandled exceptions at {target}",
+     "runbook": "Open Sentry: group by exception and route. Roll back the last deploy if it started then."},
+    # ---- high: Slack ----
+    {"name": "LatencyP95High", "tier": "high", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
+     "comparison": ">", "threshold": 2.0, "clear_threshold": 1.8, "for": "5m", "keep_firing_for": "5m",
+     "event": {"threshold": 1.5, "clear_threshold": 1.3, "for": "2m"},
+     "summary": "p95 latency of {target} is {value} (threshold {threshold})",
+     "runbook": "Check CPU, the DB pool and slow queries; scale out if CPU-bound (spec 9.3)."},
+    {"name": "ErrorRateHigh", "tier": "high", "signal": "api_error_ratio",
+     "comparison": ">", "threshold": 0.05, "clear_threshold": 0.04, "for": "5m", "keep_firing_for": "5m",
+     "event": {"threshold": 0.03, "clear_threshold": 0.025, "for": "2m"},
+     "summary": "{value} of requests to {target} fail with 5xx (threshold {threshold})",
+     "runbook": "Investigate, do not auto-scale (spec 9.3): Sentry, the last deploy, dependencies."},
+    {"name": "RedisDown", "tier": "high", "signal": "redis_up", "comparison": "==", "threshold": 0,
+     "for": "1m", "keep_firing_for": "30s", "event": {"for": "20s", "keep_firing_for": "10s"},
+     "summary": "Redis {target} does not answer",
+     "runbook": "Check the Redis service and its memory (maxmemory, evictions); restart it. The API degrades "
+                "(sessions, rate limits) while Redis is down."},
+    # A notification channel that keeps failing: its notifications already fell back to the next channel.
+    {"name": "NotificationChannelFailing", "tier": "high", "signal": "notification_channel_up",
+     "comparison": "==", "threshold": 0, "for": "0s", "keep_firing_for": "5m",
+     "summary": "Notification channel {target} keeps failing; its messages go to the fallback channel",
+     "runbook": "Check the channel's credentials and the provider's status page; `converge-monitor test-notify "
+                "{target}` sends a test message and says what went wrong."},
+    # Not in the spec's list. High, not critical: users feel a database outage through /health, which pages
+    # as ApiDown; this one names the cause and inhibits the pool and slow-query alerts.
+    {"name": "PostgresDown", "tier": "high", "signal": "postgres_up", "comparison": "==", "threshold": 0,
+     "for": "1m", "keep_firing_for": "30s", "event": {"for": "20s", "keep_firing_for": "10s"},
+     "summary": "PostgreSQL {target} does not answer",
+     "runbook": "Check the database provider's status and connection limits; fail over per the DR plan (spec 10)."},
+    {"name": "TlsCertExpiring", "tier": "high", "signal": "tls_cert_days_left",
+     "comparison": "<", "threshold": 7, "for": "5m",
+     "event": {"threshold": 14},  # nobody should renew certificates mid-event: warn earlier
+     "summary": "TLS certificate of {target} expires in {value}",
+     "runbook": "Renew the certificate (or fix the auto-renewal) and redeploy it."},
+    {"name": "MemoryHigh", "tier": "high", "signal": "api_memory_ratio",
+     "comparison": ">", "threshold": 0.90, "clear_threshold": 0.85, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Memory of {target} at {value} of its limit",
+     "runbook": "Look for a leak (memory growing since the last deploy); restart instances one at a time; scale."},
+    {"name": "ProbeUnknown", "tier": "high", "signal": "probe_success", "comparison": "unknown",
+     "for": "5m", "keep_firing_for": "1m", "event": {"for": "1m"},
+     "summary": "The {kind} check {target} cannot run: its result is unknown",
+     "runbook": "The monitor cannot tell whether this target is healthy. Check the monitor's logs for the "
+                "probe error (timeout, bad credentials, missing tool) and the network path to the target."},
+    # ---- medium: Slack, low priority ----
+    {"name": "LatencyP95Elevated", "tier": "medium", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
+     "comparison": ">", "threshold": 1.0, "clear_threshold": 0.9, "for": "5m", "keep_firing_for": "5m",
+     "event": {"threshold": 0.8, "clear_threshold": 0.7, "for": "2m"},
+     "summary": "p95 latency of {target} is {value} (threshold {threshold})",
+     "runbook": "Check which routes are slow (per-route p95) and the slow-query list."},
+    {"name": "DbPoolHigh", "tier": "medium", "signal": "api_db_pool_utilization",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.70, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "DB pool of {target} at {value}",
+     "runbook": "Pool use is high: check slow queries and long transactions before it is exhausted."},
+    {"name": "MemoryElevated", "tier": "medium", "signal": "api_memory_ratio",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.75, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Memory of {target} at {value} of its limit",
+     "runbook": "Watch the trend; scale out or restart before it reaches 90%."},
+    {"name": "CpuHigh", "tier": "medium", "signal": "api_cpu_ratio",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.70, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "CPU of {target} at {value}",
+     "runbook": "Scale out (spec 9.3); look for a hot route in the per-route request rates."},
+    {"name": "RedisMemoryHigh", "tier": "medium", "signal": "redis_memory_ratio",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.75, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Redis {target} uses {value} of maxmemory",
+     "runbook": "Check key counts and TTLs (per-IP counters expire); raise maxmemory or evict stale keys."},
+    {"name": "BackupFailed", "tier": "medium", "signal": "backup_success", "comparison": "==", "threshold": 0,
+     "keep_firing_for": "10m",  # a check that alternates fail/pass stays one alert
+     "summary": "Backup check {target} failed",
+     "runbook": "See the probe's error: stale or missing backup, or the backup command failed. Run a backup "
+                "by hand and check the provider's backup settings (spec 10)."},
+    {"name": "SlowQueries", "tier": "medium", "signal": "postgres_slow_queries", "comparison": ">", "threshold": 0,
+     "for": "5m", "keep_firing_for": "10m", "event": {"for": "2m"},
+     "summary": "{value} slow statements in {target}",
+     "runbook": "Read pg_stat_statements ordered by mean time; add the missing index or fix the query."},
+    # ---- low: email ----
+    {"name": "DiskUsageHigh", "tier": "low", "signal": "disk_used_ratio",
+     "comparison": ">", "threshold": 0.75, "clear_threshold": 0.72, "for": "10m", "keep_firing_for": "10m",
+     "event": {"for": "5m"},
+     "summary": "Disk {path} of {target} is {value} full",
+     "runbook": "Clean old logs and backups, or grow the volume."},
+    {"name": "DependencyVulnerability", "tier": "low", "signal": "dependency_vulnerabilities",
+     "comparison": ">", "threshold": 0,
+     "summary": "{value} known vulnerabilities in the dependencies ({target})",
+     "runbook": "Run the audit locally, upgrade the affected packages, and deploy after the tests pass."},
+    # ---- advisory: the spec's 9.3 scaling triggers (Slack, never pages) ----
+    {"name": "ScaleUpCpu", "tier": "advisory", "signal": "api_cpu_ratio",
+     "comparison": ">", "threshold": 0.70, "clear_threshold": 0.65, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Scale up: CPU of {target} at {value} (> {threshold} for 5 min)",
+     "runbook": "Add a replica (max 5, spec 9.1)."},
+    {"name": "ScaleDownCpu", "tier": "advisory", "signal": "api_cpu_ratio",
+     "comparison": "<", "threshold": 0.30, "clear_threshold": 0.35, "for": "15m", "keep_firing_for": "5m",
+     "summary": "Scale down: CPU of {target} at {value} (< {threshold} for 15 min)",
+     "runbook": "Remove a replica, never below 2 (spec 9.1); not during the event."},
+    {"name": "ScaleUpMemory", "tier": "advisory", "signal": "api_memory_ratio",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.75, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Scale up: memory of {target} at {value} (> {threshold} for 5 min)",
+     "runbook": "Add a replica (max 5, spec 9.1)."},
+    {"name": "ScaleDownMemory", "tier": "advisory", "signal": "api_memory_ratio",
+     "comparison": "<", "threshold": 0.50, "clear_threshold": 0.55, "for": "15m", "keep_firing_for": "5m",
+     "summary": "Scale down: memory of {target} at {value} (< {threshold} for 15 min)",
+     "runbook": "Remove a replica, never below 2 (spec 9.1); not during the event."},
+    {"name": "ScaleUpRequestRate", "tier": "advisory", "signal": "api_requests_per_minute_per_instance",
+     "comparison": ">", "threshold": 500, "clear_threshold": 450, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "Scale up: {value} per instance at {target} (> {threshold})",
+     "runbook": "Add a replica (max 5, spec 9.1)."},
+    {"name": "ScaleDownRequestRate", "tier": "advisory", "signal": "api_requests_per_minute_per_instance",
+     "comparison": "<", "threshold": 200, "clear_threshold": 250, "for": "15m", "keep_firing_for": "5m",
+     "summary": "Scale down: {value} per instance at {target} (< {threshold})",
+     "runbook": "Remove a replica, never below 2 (spec 9.1); not during the event."},
+    {"name": "ScaleUpLatency", "tier": "advisory", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
+     "comparison": ">", "threshold": 1.0, "clear_threshold": 0.9, "for": "10m", "keep_firing_for": "5m",
+     "event": {"for": "5m"},
+     "summary": "Scale up: p95 of {target} at {value} (> {threshold} for 10 min)",
+     "runbook": "Add a replica if CPU or the pool is the bottleneck; a slow query is not fixed by replicas."},
+    {"name": "ScaleDownLatency", "tier": "advisory", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
+     "comparison": "<", "threshold": 0.5, "clear_threshold": 0.6, "for": "20m", "keep_firing_for": "5m",
+     "summary": "Scale down: p95 of {target} at {value} (< {threshold} for 20 min)",
+     "runbook": "Remove a replica, never below 2 (spec 9.1); not during the event."},
+    {"name": "HighRequestRate", "tier": "advisory", "signal": "api_requests_per_minute",
+     "comparison": ">", "threshold": 1000, "clear_threshold": 900, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "{target} serves {value} (> {threshold})",
+     "runbook": "Expected during the event peaks; check the scale-up triggers and the DB pool."},
+    {"name": "WebsocketsHigh", "tier": "advisory", "signal": "api_websocket_connections",
+     "comparison": ">", "threshold": 500, "clear_threshold": 450, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "{value} open websockets at {target} (> {threshold})",
+     "runbook": "Check memory per instance; add a replica before memory alerts start."},
+]
+
+
+def _validate_defaults(data: Sequence[Mapping[str, Any]]) -> list[Rule]:
+    rules = [Rule.model_validate(d) for d in data]
+    names = [r.name for r in rules]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate default rule names: {dupes}")
+    return rules
+
+
+DEFAULT_RULES: list[Rule] = _validate_defaults(DEFAULT_RULE_DATA)

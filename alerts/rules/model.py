@@ -1,0 +1,213 @@
+"""The rule model: what one alert rule is, how its condition is compared, and how its texts are rendered.
+
+A rule compares one signal (from monitor/core/signals.py) of every matching series with a threshold:
+
+    name, tier, signal, labels       which series (labels: equality matchers, {} = every series)
+    comparison, threshold            when the condition holds (comparison "unknown": the value is unknown)
+    for                              how long it must hold before the alert fires (0 = at once)
+    clear_threshold                  hysteresis: a firing alert resolves only once the value is back past it
+    keep_firing_for                  and only after the condition last held this long ago
+    event                            the same four numbers during the event window (any subset)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from alerts.model import Tier
+from monitor.core.signals import CATALOG
+from monitor.core.targets import parse_duration
+
+Comparison = Literal[">", ">=", "<", "<=", "==", "!=", "unknown"]
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}
+_ABOVE = (">", ">=")  # fires high: healthy (clear) side is below
+_BELOW = ("<", "<=")
+
+
+def _non_negative_duration(value: object) -> float:
+    # monitor.core.targets.Duration refuses 0, but `for: 0` (fire at once) is a meaningful rule setting.
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and re.fullmatch(r"\s*0+(?:\.0+)?\s*(ms|s|m|h|d)?\s*", value):
+        return 0.0
+    return parse_duration(value)
+
+
+NonNegDuration = Annotated[float, BeforeValidator(_non_negative_duration)]
+RuleName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_FIXED_PLACEHOLDERS = ("value", "threshold", "target")
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """A rule's numbers in one mode (normal or event)."""
+
+    threshold: float | None
+    for_: float
+    clear_threshold: float | None  # None only for comparison "unknown"
+    keep_firing_for: float
+
+
+def derive_clear(old_threshold: float, old_clear: float | None, new_threshold: float, comparison: str) -> float:
+    """The clear threshold that keeps a rule's hysteresis band in proportion when its threshold moves."""
+    if old_clear is None or old_clear == old_threshold:
+        return new_threshold
+    if old_threshold != 0:
+        clear = round(new_threshold * old_clear / old_threshold, 12)
+    else:
+        clear = new_threshold + (old_clear - old_threshold)
+    if (comparison in _ABOVE and clear > new_threshold) or (comparison in _BELOW and clear < new_threshold):
+        return new_threshold  # the scaled band flipped sides (signs differ): no hysteresis rather than a wrong one
+    return clear
+
+
+class EventOverride(BaseModel):
+    """What changes inside the event window; fields left out keep the rule's normal value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True, allow_inf_nan=False)
+
+    threshold: float | None = None
+    for_: NonNegDuration | None = Field(None, alias="for")
+    clear_threshold: float | None = None
+    keep_firing_for: NonNegDuration | None = None
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True, allow_inf_nan=False)
+
+    name: RuleName
+    tier: Tier
+    signal: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    comparison: Comparison
+    threshold: float | None = None
+    for_: NonNegDuration = Field(0.0, alias="for")
+    clear_threshold: float | None = None
+    keep_firing_for: NonNegDuration = 0.0
+    summary: str = ""
+    runbook: str = ""
+    event: EventOverride | None = None
+    enabled: bool = True
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        if value not in CATALOG:
+            close = difflib.get_close_matches(value, CATALOG, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (see monitor/core/signals.py)"
+            raise ValueError(f"unknown signal {value!r}{hint}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        declared = CATALOG[self.signal].labels
+        for key in self.labels:
+            if key not in declared:
+                raise ValueError(f"labels: signal {self.signal!r} has no label {key!r} "
+                                 f"(its labels: {', '.join(declared)})")
+        allowed = (*_FIXED_PLACEHOLDERS, *declared)
+        for field_name in ("summary", "runbook"):
+            for name in PLACEHOLDER.findall(getattr(self, field_name)):
+                if name not in allowed:
+                    raise ValueError(f"{field_name}: unknown placeholder {{{name}}}; "
+                                     f"use {', '.join('{' + a + '}' for a in allowed)}")
+        if self.comparison == "unknown":
+            for field_name in ("threshold", "clear_threshold"):
+                in_event = self.event is not None and getattr(self.event, field_name) is not None
+                if getattr(self, field_name) is not None or in_event:
+                    where = "event." if in_event else ""
+                    raise ValueError(f"{where}{field_name}: not used with comparison 'unknown' (the condition is "
+                                     "'the value is unknown'); remove it")
+            return self
+        if self.threshold is None:
+            raise ValueError(f"threshold: required with comparison {self.comparison!r}")
+        self._check_clear(self.params(False), "")
+        if self.event is not None:
+            self._check_clear(self.params(True), "event.")
+        return self
+
+    def _check_clear(self, p: Params, where: str) -> None:
+        assert p.threshold is not None and p.clear_threshold is not None
+        t, c, cmp = p.threshold, p.clear_threshold, self.comparison
+        if cmp in ("==", "!=") and c != t:
+            raise ValueError(f"{where}clear_threshold: comparison {cmp!r} has no hysteresis; leave it out")
+        if cmp in _ABOVE and c > t:
+            raise ValueError(f"{where}clear_threshold: {c:g} must be <= the threshold {t:g} for comparison {cmp!r} "
+                             "(a firing alert resolves once the value is back at or below it)")
+        if cmp in _BELOW and c < t:
+            raise ValueError(f"{where}clear_threshold: {c:g} must be >= the threshold {t:g} for comparison {cmp!r} "
+                             "(a firing alert resolves once the value is back at or above it)")
+
+    def params(self, in_event: bool) -> Params:
+        """The effective numbers: the rule's own, or inside the event window its event override on top."""
+        clear = self.clear_threshold if self.clear_threshold is not None else self.threshold
+        normal = Params(self.threshold, self.for_, clear, self.keep_firing_for)
+        ev = self.event
+        if not in_event or ev is None:
+            return normal
+        threshold, event_clear = self.threshold, clear
+        if ev.threshold is not None:
+            threshold = ev.threshold
+            assert self.threshold is not None
+            event_clear = derive_clear(self.threshold, clear, threshold, self.comparison)
+        if ev.clear_threshold is not None:
+            event_clear = ev.clear_threshold
+        return Params(
+            threshold,
+            self.for_ if ev.for_ is None else ev.for_,
+            event_clear,
+            self.keep_firing_for if ev.keep_firing_for is None else ev.keep_firing_for,
+        )
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.labels.items())
+
+
+def format_value(signal_name: str, value: float | None) -> str:
+    """A value as a person reads it, by the signal's unit: 0.123 ratio -> "12.3%", 2.5 seconds -> "2.50s"."""
+    if value is None:
+        return "unknown"
+    if not math.isfinite(value):
+        return str(value)
+    unit = CATALOG[signal_name].unit if signal_name in CATALOG else ""
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    if unit == "seconds":
+        return f"{value * 1000:.0f}ms" if abs(value) < 1 else f"{value:.2f}s"
+    if unit == "days":
+        return f"{value:.1f} days"
+    if unit == "per_minute":
+        return f"{value:.0f}/min"
+    if unit == "per_second":
+        return f"{value:.1f}/s"
+    return f"{value:g}"
+
+
+def render(template: str, rule: Rule, labels: Mapping[str, str], value: float | None,
+           threshold: float | None) -> str:
+    """Fill {value}, {threshold}, {target} and the series' label placeholders of a summary or runbook."""
+    if "{" not in template:
+        return template
+
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key == "value":
+            return format_value(rule.signal, value)
+        if key == "threshold":
+            return format_value(rule.signal, threshold)
+        return labels.get(key, "")
+
+    return PLACEHOLDER.sub(sub, template)

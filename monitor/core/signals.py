@@ -1,0 +1,122 @@
+"""The signal catalog: every signal a probe emits, declared once.
+
+The exporter names each series `converge_<name>`; the alert rules, SLOs, dashboards and docs read
+this catalog, and tests fail when anything names a signal that is not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    name: str
+    unit: str  # "ratio" (0-1), "factor", "seconds", "bytes", "count", "per_minute", "per_second", "days", "bool"
+    labels: tuple[str, ...]
+    help: str
+
+    @property
+    def metric_name(self) -> str:
+        return f"converge_{self.name}"
+
+
+_T = ("target",)
+
+# Names other modules refer to: the SLO pipeline's inputs (probes/request_counts.py counts them from the
+# API's /metrics) and its outputs (slo/evaluate.py; the burn-rate rules of slo/alerting.py read them).
+SIGNAL_REQUESTS = "api_requests_counted"
+SIGNAL_5XX = "api_requests_5xx_counted"
+SIGNAL_LE = "api_requests_le_counted"
+SLI = "slo_sli"
+BUDGET_REMAINING = "slo_error_budget_remaining"
+BUDGET_REMAINING_SECONDS = "slo_error_budget_remaining_seconds"
+BURN_RATE = "slo_burn_rate"
+MULTIWINDOW_BURN_RATE = "slo_multiwindow_burn_rate"
+SLO_SIGNAL_NAMES = (SIGNAL_REQUESTS, SIGNAL_5XX, SIGNAL_LE, SLI, BUDGET_REMAINING, BUDGET_REMAINING_SECONDS,
+                    BURN_RATE, MULTIWINDOW_BURN_RATE)
+
+SIGNALS: tuple[Signal, ...] = (
+    # Every probe: did the check pass (1) or fail (0); unknown when the probe itself could not run.
+    Signal("probe_success", "bool", ("target", "kind"), "1 when the target's check passed, 0 when it failed"),
+    Signal("probe_duration_seconds", "seconds", ("target", "kind"), "How long the probe run took"),
+    # http
+    Signal("http_up", "bool", _T, "1 when the HTTP check met every condition"),
+    Signal("http_status_code", "count", _T, "HTTP status code of the last check"),
+    Signal("http_latency_seconds", "seconds", _T, "Time to the full HTTP response"),
+    Signal("tls_cert_days_left", "days", _T, "Days until the TLS certificate expires"),
+    # synthetic user flows
+    Signal("synthetic_success", "bool", ("flow",), "1 when every step of the synthetic flow passed"),
+    Signal("synthetic_step_latency_seconds", "seconds", ("flow", "step"), "Latency of one synthetic flow step"),
+    Signal("synthetic_duration_seconds", "seconds", ("flow",), "Total time of the synthetic flow"),
+    # api_metrics: computed from the API's /metrics over a window, the Prometheus way
+    Signal("api_up", "bool", _T, "1 when the API's /metrics could be scraped"),
+    Signal("api_latency_p50_seconds", "seconds", ("target", "route"), "p50 request latency (route '*' = all)"),
+    Signal("api_latency_p95_seconds", "seconds", ("target", "route"), "p95 request latency (route '*' = all)"),
+    Signal("api_latency_p99_seconds", "seconds", ("target", "route"), "p99 request latency (route '*' = all)"),
+    Signal("api_error_ratio", "ratio", _T, "5xx responses / all responses over the window"),
+    Signal("api_requests_per_minute", "per_minute", _T, "Requests per minute over the window, all instances"),
+    Signal("api_requests_per_minute_per_instance", "per_minute", _T,
+           "Requests per minute per API instance (total / instances)"),
+    Signal("api_unhandled_errors_per_minute", "per_minute", _T, "Unhandled exceptions per minute"),
+    Signal("api_cpu_ratio", "ratio", _T, "CPU used / CPU available to the instance"),
+    Signal("api_memory_ratio", "ratio", _T, "Resident memory / memory available to the instance"),
+    Signal("api_websocket_connections", "count", _T, "Open websocket connections"),
+    Signal("api_requests_in_flight", "count", _T, "Requests being served"),
+    Signal("api_db_pool_utilization", "ratio", _T, "DB pool connections in use / pool maximum"),
+    Signal("api_db_pool_waiting", "count", _T, "Requests waiting for a DB pool connection"),
+    # postgres
+    Signal("postgres_up", "bool", _T, "1 when PostgreSQL answered"),
+    Signal("postgres_connections_in_use", "count", _T, "Backends connected"),
+    Signal("postgres_connections_ratio", "ratio", _T, "Backends connected / max_connections"),
+    Signal("postgres_longest_transaction_seconds", "seconds", _T, "Age of the oldest open transaction"),
+    Signal("postgres_slow_queries", "count", _T,
+           "Statements whose mean execution time exceeds the threshold (pg_stat_statements)"),
+    Signal("postgres_cache_hit_ratio", "ratio", _T, "Buffer cache hits / block reads"),
+    Signal("postgres_database_size_bytes", "bytes", _T, "Size of the database"),
+    Signal("postgres_wal_archive_failures", "count", _T, "Failed WAL archive attempts (pg_stat_archiver)"),
+    # redis
+    Signal("redis_up", "bool", _T, "1 when Redis answered PING"),
+    Signal("redis_memory_used_bytes", "bytes", _T, "used_memory"),
+    Signal("redis_memory_ratio", "ratio", _T, "used_memory / maxmemory; unknown when no limit is set"),
+    Signal("redis_fragmentation_ratio", "factor", _T, "mem_fragmentation_ratio (RSS / used memory)"),
+    Signal("redis_evicted_keys_per_second", "per_second", _T, "Keys evicted per second since the last run"),
+    Signal("redis_connected_clients", "count", _T, "Connected clients"),
+    Signal("redis_top_client_requests_per_minute", "per_minute", _T,
+           "Requests this minute from the busiest client IP, from the API's per-IP counters"),
+    # backups, disks, dependencies
+    Signal("backup_success", "bool", _T, "1 when the newest backup is fresh enough / the command succeeded"),
+    Signal("backup_age_seconds", "seconds", _T, "Age of the newest backup"),
+    Signal("backup_size_bytes", "bytes", _T, "Size of the newest backup"),
+    Signal("disk_used_ratio", "ratio", ("target", "path"),
+           "Used / (used + available) space of the filesystem, as df's Use%"),
+    Signal("dependency_vulnerabilities", "count", _T, "Known vulnerabilities in the dependencies"),
+    # the monitor's own delivery: target = channel name
+    Signal("notification_channel_up", "bool", _T, "0 when a notification channel gave up on a message"),
+    # api_metrics: exact request counts for the SLOs (probes/request_counts.py), cumulative since the monitor started
+    Signal(SIGNAL_REQUESTS, "count", _T,
+           "Requests counted by the monitor since it started, all instances (/metrics excluded)"),
+    Signal(SIGNAL_5XX, "count", _T, "Requests answered 5xx, counted by the monitor since it started"),
+    Signal(SIGNAL_LE, "count", ("target", "le"),
+           "Requests that took at most `le` seconds, counted by the monitor since it started"),
+    # SLOs (slo/): budgets, burn rates and the burn-rate alerts' values, from the SLO evaluator
+    Signal(SLI, "ratio", ("slo", "period"), "Good events / all events over the SLO period so far"),
+    Signal(BUDGET_REMAINING, "ratio", ("slo", "period"),
+           "Error budget left: 1 untouched, 0 spent, below 0 overspent"),
+    Signal(BUDGET_REMAINING_SECONDS, "seconds", ("slo", "period"),
+           "Error budget left as time of full outage at the window's average traffic"),
+    Signal(BURN_RATE, "factor", ("slo", "window"),
+           "Error budget burn rate over a trailing window (1 = spends exactly the budget over the period)"),
+    Signal(MULTIWINDOW_BURN_RATE, "factor", ("slo", "period", "windows"),
+           "The lower of the long- and short-window burn rates of a burn-rate alert (it fires above its factor)"),
+)
+
+CATALOG: dict[str, Signal] = {s.name: s for s in SIGNALS}
+SLO_SIGNALS: tuple[Signal, ...] = tuple(CATALOG[name] for name in SLO_SIGNAL_NAMES)
+
+
+def signal(name: str) -> Signal:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise KeyError(f"unknown signal {name!r}: declare it in monitor/core/signals.py") from None
