@@ -34,7 +34,7 @@ def build() -> dict[str, Any]:
         s.graph("redis_connected_clients", "Connected clients", width=8),
     ]
     clients = [
-        s.graph("redis_top_client_requests_per_minute", "Requests this minute from the busiest client IP",
+        s.graph("redis_top_client_requests_per_minute", "Requests in the trailing minute from the busiest client IP",
                 steps=DDOS_STEPS, width=24,
                 description="From the API's per-IP counters (converge:ipreq:<minute> sorted sets): the request "
                             "count of the busiest IP this minute. The IPs themselves are in the monitor's "

@@ -12,9 +12,15 @@ Choices:
   previous sample kept in ctx.state. The first run is unknown ("need two samples"). A restart (new
   run_id) or CONFIG RESETSTAT (counter went down) is a counter reset, as Prometheus treats it: the
   increase is the new counter value, never a negative rate.
-- redis_top_client_requests_per_minute: the API's per-IP sorted set for the current minute
-  (`<ip_counter_prefix><epoch minute>`, see app/ipcount.py); value = the top count, 0 when the set
-  is empty; details["clients"] = [{ip, requests}] for the top_clients busiest IPs.
+- redis_top_client_requests_per_minute: requests of the busiest client IP over the trailing 60 s,
+  from the API's per-IP sorted sets per epoch minute (`<ip_counter_prefix><epoch minute>`, see
+  app/ipcount.py). The current minute is only partly over, so alone it never reaches a per-minute
+  threshold at a steady rate: each IP's count is its current-minute count plus its previous-minute
+  count weighted by the share of the previous minute still inside the trailing 60 s (the sliding
+  window counter: exact at a steady rate, whatever the probe's phase). The busiest IPs are found
+  from the top of both sets, widened until nothing outside them can rank higher, so a set of a
+  million IPs is never read whole. 0 when both sets are empty; details["clients"] = [{ip,
+  requests}] for the top_clients busiest IPs.
 """
 
 from __future__ import annotations
@@ -122,13 +128,52 @@ def _eviction_rate(info: dict[str, Any], ctx: ProbeContext, now: float, labels: 
     return Observation(name, increase / elapsed, now, labels, details=details)
 
 
+async def _top_counts(client: Redis, keys: tuple[str, str], k: int) -> tuple[list[Any], list[Any]]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.zrevrange(key, 0, k - 1, withscores=True)
+    current, previous = await pipe.execute()
+    return current, previous
+
+
+async def _scores(client: Redis, key: str, members: list[str]) -> dict[str, float]:
+    if not members:
+        return {}
+    values = await client.zmscore(key, members)
+    return {m: float(v) for m, v in zip(members, values, strict=True) if v is not None}
+
+
+def trailing_weight(now: float) -> float:
+    """The share of the previous epoch minute that lies inside the trailing 60 s at `now`."""
+    return 1.0 - (now % 60) / 60
+
+
 async def _top_clients(client: Redis, target: RedisTarget, now: float) -> Observation:
     name = "redis_top_client_requests_per_minute"
-    key = f"{target.ip_counter_prefix}{int(now // 60)}"
-    rows = await client.zrevrange(key, 0, target.top_clients - 1, withscores=True)
-    clients = [{"ip": str(ip), "requests": int(score)} for ip, score in rows]
-    value = float(clients[0]["requests"]) if clients else 0.0
-    return Observation(name, value, now, {"target": target.name}, details={"key": key, "clients": clients})
+    minute = int(now // 60)
+    keys = (f"{target.ip_counter_prefix}{minute}", f"{target.ip_counter_prefix}{minute - 1}")
+    weight = trailing_weight(now)
+    wanted = target.top_clients
+    k = wanted
+    while True:
+        current_rows, previous_rows = await _top_counts(client, keys, k)
+        current = {str(ip): float(s) for ip, s in current_rows}
+        previous = {str(ip): float(s) for ip, s in previous_rows}
+        # An IP near the top of one set may be anywhere in the other: read its exact score there.
+        current.update(await _scores(client, keys[0], [ip for ip in previous if ip not in current]))
+        previous.update(await _scores(client, keys[1], [ip for ip in current if ip not in previous]))
+        combined = {ip: current.get(ip, 0.0) + weight * previous.get(ip, 0.0) for ip in current.keys() | previous}
+        ranked = sorted(combined.items(), key=lambda item: (-item[1], item[0]))[:wanted]
+        # An IP in neither top-k list has at most the k-th score of each set.
+        bound = (float(current_rows[-1][1]) if len(current_rows) == k else 0.0) \
+            + weight * (float(previous_rows[-1][1]) if len(previous_rows) == k else 0.0)
+        if bound == 0.0 or (len(ranked) == wanted and ranked[-1][1] >= bound):
+            break
+        k *= 4
+    clients = [{"ip": ip, "requests": round(score)} for ip, score in ranked]
+    value = ranked[0][1] if ranked else 0.0
+    details = {"keys": list(keys), "previous_minute_weight": round(weight, 4), "clients": clients}
+    return Observation(name, round(value, 1), now, {"target": target.name}, details=details)
 
 
 async def run(target: RedisTarget, ctx: ProbeContext) -> list[Observation]:

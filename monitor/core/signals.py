@@ -83,7 +83,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("redis_evicted_keys_per_second", "per_second", _T, "Keys evicted per second since the last run"),
     Signal("redis_connected_clients", "count", _T, "Connected clients"),
     Signal("redis_top_client_requests_per_minute", "per_minute", _T,
-           "Requests this minute from the busiest client IP, from the API's per-IP counters"),
+           "Requests in the trailing 60 s from the busiest client IP, from the API's per-IP counters"),
     # backups, disks, dependencies
     Signal("backup_success", "bool", _T, "1 when the newest backup is fresh enough / the command succeeded"),
     Signal("backup_age_seconds", "seconds", _T, "Age of the newest backup"),

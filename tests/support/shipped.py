@@ -1,0 +1,36 @@
+"""The shipped configuration (monitor.yml and the default rule catalog) for tests that judge outcomes with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from alerts.engine import AlertEngine
+from alerts.model import State
+from monitor.config import Config, load_config
+from monitor.core.observation import Observation
+from tests.support.paths import REPO
+
+
+def shipped_config() -> Config:
+    """monitor.yml as shipped, every ${VAR:-default} at its default."""
+    return load_config(REPO / "monitor.yml", environ={})
+
+
+@dataclass
+class ShippedRules:
+    """The shipped rules in the real engine; which alerts fire (by rule name), evaluation by evaluation."""
+
+    in_event: bool
+    engine: AlertEngine = field(default_factory=lambda: AlertEngine(shipped_config().effective_rules()))
+    ever_fired: set[str] = field(default_factory=set)
+
+    def evaluate(self, observations: Iterable[Observation], now: float) -> set[str]:
+        """Evaluate the latest observations at `now`; the names of the rules firing afterwards."""
+        for t in self.engine.evaluate(list(observations), now, self.in_event):
+            if t.new_state is State.FIRING:
+                self.ever_fired.add(t.alert.rule)
+        return self.firing()
+
+    def firing(self, rule: str | None = None) -> set[str]:
+        return {a.rule for a in self.engine.alerts((State.FIRING,)) if rule is None or a.rule == rule}
