@@ -5,7 +5,8 @@ else on PATH, or `command` if set, e.g. ["/opt/tools/bin/pip-audit"]); "command"
 reads pip-audit JSON from its stdout; "report" reads a pip-audit JSON file. Both JSON shapes are
 accepted: the current {"dependencies": [...]} and the older top-level list. Exit status 1 with a
 report on stdout is pip-audit's "vulnerabilities found", not a failure. Whenever no report can be
-had (not installed, no network, bad JSON, missing file) the count is unknown, never 0.
+had (not installed, no network, bad JSON, missing file) the count is unknown, never 0; so is a report
+that audited nothing (offline, pip-audit skips every package and exits 0: that is not "0 vulnerabilities").
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class AuditError(Exception):
 @dataclass(frozen=True, slots=True)
 class Audit:
     vulnerabilities: list[dict[str, Any]]
-    dependencies: int
+    dependencies: int  # audited, i.e. not skipped
     skipped: list[str]
+    skip_reasons: list[str]  # the distinct reasons, in order of first appearance
 
 
 def parse_report(doc: object) -> Audit:
@@ -50,11 +52,14 @@ def parse_report(doc: object) -> Audit:
         raise AuditError("not a pip-audit JSON report: expected a list of dependencies or {\"dependencies\": [...]}")
     vulns: list[dict[str, Any]] = []
     skipped: list[str] = []
+    reasons: dict[str, None] = {}
     for i, dep in enumerate(deps):
         if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
             raise AuditError(f"not a pip-audit JSON report: dependencies[{i}] has no name")
         if "skip_reason" in dep and "vulns" not in dep:
             skipped.append(dep["name"])
+            # "Dependency not found on PyPI and could not be audited: httpx (0.28.1)": the reason, not the package
+            reasons.setdefault(str(dep["skip_reason"]).split(":")[0].strip()[:200])
             continue
         dep_vulns = dep.get("vulns", [])
         if not isinstance(dep_vulns, list):
@@ -65,7 +70,7 @@ def parse_report(doc: object) -> Audit:
             fixes = vuln.get("fix_versions") or []
             vulns.append({"package": dep["name"], "version": str(dep.get("version", "")), "id": vuln["id"],
                           "fix_versions": [str(f) for f in fixes] if isinstance(fixes, list) else []})
-    return Audit(vulns, len(deps) - len(skipped), skipped)
+    return Audit(vulns, len(deps) - len(skipped), skipped, list(reasons))
 
 
 def _loads(text: str, source: str) -> object:
@@ -147,6 +152,15 @@ async def run(target: DepsTarget, ctx: ProbeContext) -> list[Observation]:
     except AuditError as exc:
         return [unknown("dependency_vulnerabilities", now, str(exc), labels),
                 unknown("probe_success", now, str(exc), success_labels)]
+    if audit.dependencies == 0:
+        # pip-audit offline skips every package ("not found on PyPI") and exits 0: nothing was audited,
+        # so nothing is known about vulnerabilities.
+        reason = f"audited nothing: all {len(audit.skipped)} dependencies were skipped" if audit.skipped \
+            else "audited nothing: the report lists no dependencies"
+        if audit.skip_reasons:
+            reason += f" ({audit.skip_reasons[0]})"
+        return [unknown("dependency_vulnerabilities", now, reason, labels),
+                unknown("probe_success", now, reason, success_labels)]
     count = len(audit.vulnerabilities)
     details = {
         "vulnerabilities": audit.vulnerabilities[:MAX_LISTED],

@@ -220,3 +220,39 @@ async def test_missing_requirements_file_is_unknown_naming_it(tmp_path: Path) ->
     fake = executable(tmp_path / "pip-audit", "print('[]')\n")
     missing = tmp_path / "requirements.txt"
     assert_unknown(*await probe(mode="pip-audit", command=[str(fake)], requirements=str(missing)), str(missing))
+
+
+# What pip-audit 2.x prints offline for a whole environment: every package skipped, exit status 0
+# (captured from `pip-audit -f json` in this repository's venv with no network).
+OFFLINE = {"dependencies": [
+    {"name": name, "skip_reason": f"Dependency not found on PyPI and could not be audited: {name} ({version})"}
+    for name, version in (("aiohappyeyeballs", "2.7.1"), ("aiohttp", "3.14.5"), ("httpx", "0.28.1"),
+                          ("jinja2", "3.1.6"), ("pydantic", "2.11.7"))
+], "fixes": []}
+
+
+async def test_offline_audit_that_skipped_every_package_is_unknown_not_zero(tmp_path: Path) -> None:
+    fake = executable(tmp_path / "pip-audit", (
+        f"import sys\nprint({json.dumps(json.dumps(OFFLINE))})\n"
+        "print('No known vulnerabilities found', file=sys.stderr)\n"
+    ))
+    count, success = await probe(mode="pip-audit", command=[str(fake)])
+    assert_unknown(count, success, "audited nothing", "all 5 dependencies were skipped",
+                   "Dependency not found on PyPI and could not be audited")
+    assert "httpx" not in count.error  # the reason, not a package list
+
+
+async def test_report_listing_no_dependencies_is_unknown(tmp_path: Path) -> None:
+    report = tmp_path / "audit.json"
+    report.write_text(json.dumps({"dependencies": [], "fixes": []}))
+    count, success = await probe(mode="report", report_file=str(report))
+    assert_unknown(count, success, "audited nothing")
+
+
+async def test_one_audited_package_among_skipped_ones_gives_a_count(tmp_path: Path) -> None:
+    report = tmp_path / "audit.json"
+    report.write_text(json.dumps({"dependencies": [*OFFLINE["dependencies"],
+                                                   {"name": "starlette", "version": "0.47.2", "vulns": []}]}))
+    count, success = await probe(mode="report", report_file=str(report))
+    assert count.value == 0 and success.value == 1
+    assert count.details["dependencies_audited"] == 1 and count.details["skipped_count"] == 5
