@@ -12,10 +12,15 @@ Choices:
 - postgres_longest_transaction_seconds: oldest open transaction of any other *client* backend (a
   long autovacuum is not an incident); 0 when none. Needs pg_monitor / pg_read_all_stats to see
   other roles' sessions.
-- postgres_slow_queries: statements of the current database in pg_stat_statements whose mean
-  execution time (aggregated per queryid) exceeds slow_query_ms; the monitor's own statements
-  (tagged with MARKER) are skipped. Query text is scrubbed of literals here too, because
-  pg_stat_statements keeps utility statements (DO, SET, ALTER ROLE ... PASSWORD) verbatim.
+- postgres_slow_queries: statements of the current database whose mean execution time over the
+  calls made *since the previous run* exceeds slow_query_ms. pg_stat_statements only has totals
+  since its last reset, whose mean hides a statement that turns slow after many fast calls and
+  keeps a one-off slow call "slow" until someone resets the statistics; so each run keeps
+  (calls, total time) per queryid in ctx.state and judges the difference. A queryid first seen,
+  or whose calls went down (a reset, a restart, an evicted entry), counts whole, as a counter
+  reset does. The first run only takes the baseline: unknown ("need two samples"). The monitor's
+  own statements (tagged with MARKER) are skipped. Query text is scrubbed of literals here too,
+  because pg_stat_statements keeps utility statements (DO, SET, ALTER ROLE ... PASSWORD) verbatim.
   No extension in the database -> unknown, never 0.
 - postgres_cache_hit_ratio: blks_hit / (blks_hit + blks_read) since the last stats reset; unknown
   while the database has had no block reads at all (no evidence is not a 100% hit ratio).
@@ -143,7 +148,8 @@ def _q(text: str) -> sql.SQL:
     return sql.SQL(MARKER + " " + text)
 
 
-async def _connections(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float) -> Collected:
+async def _connections(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float,
+                       state: dict[str, Any]) -> Collected:
     cur = await conn.execute(_q(
         "SELECT count(*) FILTER (WHERE backend_type = 'client backend'), "
         "current_setting('max_connections')::int FROM pg_stat_activity"))
@@ -161,7 +167,8 @@ async def _connections(conn: psycopg.AsyncConnection[Any], target: PostgresTarge
     }
 
 
-async def _longest_transaction(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float) -> Collected:
+async def _longest_transaction(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float,
+                               state: dict[str, Any]) -> Collected:
     cur = await conn.execute(_q(
         "SELECT pid, extract(epoch FROM clock_timestamp() - xact_start)::float8, state, application_name, query "
         "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
@@ -176,7 +183,24 @@ async def _longest_transaction(conn: psycopg.AsyncConnection[Any], target: Postg
     return {name: Observation(name, max(0.0, float(age)), now, {"target": target.name}, details=details)}
 
 
-async def _slow_queries(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float) -> Collected:
+SLOW_STATE_KEY = "slow_queries"
+
+
+def calls_since(previous: dict[int, tuple[int, float]] | None,
+                current: dict[int, tuple[int, float]]) -> dict[int, tuple[int, float]]:
+    """(calls, total ms) per queryid made since `previous`; a new or reset entry counts whole."""
+    out: dict[int, tuple[int, float]] = {}
+    for qid, (calls, total) in current.items():
+        before = (previous or {}).get(qid)
+        if before is not None and calls >= before[0]:
+            calls, total = calls - before[0], total - before[1]
+        if calls > 0:
+            out[qid] = (calls, total)
+    return out
+
+
+async def _slow_queries(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float,
+                        state: dict[str, Any]) -> Collected:
     name = "postgres_slow_queries"
     labels = {"target": target.name}
     cur = await conn.execute(_q(
@@ -184,31 +208,44 @@ async def _slow_queries(conn: psycopg.AsyncConnection[Any], target: PostgresTarg
         "WHERE e.extname = 'pg_stat_statements'"))
     schema = await cur.fetchone()
     if schema is None:
+        state.pop(SLOW_STATE_KEY, None)
         return {name: unknown(name, now, "unavailable: pg_stat_statements is not installed in this database "
                               "(CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)", labels)}
-    # PostgreSQL 13 renamed the timing columns. The mean is recomputed per queryid from the totals:
-    # one statement can have several rows (per role, top-level or nested).
+    # PostgreSQL 13 renamed the timing columns. Totals per queryid: one statement can have several rows
+    # (per role, top-level or nested).
     total = "total_exec_time" if conn.info.server_version >= 130000 else "total_time"
+    view = sql.Identifier(schema[0], "pg_stat_statements")
+    this_db = sql.SQL("dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                      "AND queryid IS NOT NULL AND query NOT LIKE {mine}").format(mine=sql.Literal(MARKER + "%"))
     cur = await conn.execute(
-        _q("SELECT queryid, sum(calls)::bigint AS calls, sum({total}) / nullif(sum(calls), 0) AS mean_ms, "
-           "sum({total}) AS total_ms, min(query), count(*) OVER () "
-           "FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-           "AND queryid IS NOT NULL AND query NOT LIKE {mine} "
-           "GROUP BY queryid HAVING sum({total}) / nullif(sum(calls), 0) > {threshold} "
-           "ORDER BY mean_ms DESC LIMIT {limit}").format(
-            total=sql.Identifier(total), view=sql.Identifier(schema[0], "pg_stat_statements"),
-            mine=sql.Literal(MARKER + "%"), threshold=sql.Literal(target.slow_query_ms),
-            limit=sql.Literal(target.slow_query_limit)))
-    rows = await cur.fetchall()
-    queries = [{"queryid": str(qid), "calls": int(calls), "mean_ms": round(float(mean_ms), 3),
-                "total_ms": round(float(total_ms), 3), "query": scrub_sql(text or "", target.query_text_max)}
-               for qid, calls, mean_ms, total_ms, text, _ in rows]
-    count = rows[0][5] if rows else 0
-    details = {"threshold_ms": target.slow_query_ms, "queries": queries}
-    return {name: Observation(name, float(count), now, labels, details=details)}
+        _q("SELECT queryid, sum(calls)::bigint, sum({total})::float8 FROM {view} WHERE {this_db} GROUP BY queryid")
+        .format(total=sql.Identifier(total), view=view, this_db=this_db))
+    current = {int(qid): (int(calls), float(total_ms)) for qid, calls, total_ms in await cur.fetchall()}
+    previous = state.get(SLOW_STATE_KEY)
+    state[SLOW_STATE_KEY] = {"at": now, "stats": current}
+    if previous is None:
+        return {name: unknown(name, now, "need two samples: first run (slow statements are judged on the calls "
+                              "made since the previous run)", labels)}
+    slow = sorted(((total_ms / calls, calls, total_ms, qid)
+                   for qid, (calls, total_ms) in calls_since(previous["stats"], current).items()
+                   if total_ms / calls > target.slow_query_ms), reverse=True)
+    shown = slow[: target.slow_query_limit]
+    texts: dict[int, str] = {}
+    if shown:
+        cur = await conn.execute(
+            _q("SELECT queryid, min(query) FROM {view} WHERE {this_db} AND queryid = ANY({ids}) GROUP BY queryid")
+            .format(view=view, this_db=this_db, ids=sql.Literal([qid for *_, qid in shown])))
+        texts = {int(qid): text for qid, text in await cur.fetchall()}
+    queries = [{"queryid": str(qid), "calls": calls, "mean_ms": round(mean_ms, 3), "total_ms": round(total_ms, 3),
+                "query": scrub_sql(texts.get(qid) or "", target.query_text_max)}
+               for mean_ms, calls, total_ms, qid in shown]
+    details = {"threshold_ms": target.slow_query_ms, "since_seconds": round(now - previous["at"], 3),
+               "queries": queries}
+    return {name: Observation(name, float(len(slow)), now, labels, details=details)}
 
 
-async def _database(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float) -> Collected:
+async def _database(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float,
+                    state: dict[str, Any]) -> Collected:
     cur = await conn.execute(_q(
         "SELECT blks_hit, blks_read, pg_database_size(current_database()) "
         "FROM pg_stat_database WHERE datname = current_database()"))
@@ -230,7 +267,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-async def _archiver(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float) -> Collected:
+async def _archiver(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, now: float,
+                    state: dict[str, Any]) -> Collected:
     cur = await conn.execute(_q(
         "SELECT failed_count, last_failed_wal, last_failed_time, archived_count, last_archived_time, "
         "current_setting('archive_mode') FROM pg_stat_archiver"))
@@ -244,7 +282,8 @@ async def _archiver(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, 
     return {name: Observation(name, float(failed), now, {"target": target.name}, details=details)}
 
 
-Collector = Callable[[psycopg.AsyncConnection[Any], PostgresTarget, float], Awaitable[Collected]]
+# (connection, target, now, state kept between runs) -> observations
+Collector = Callable[[psycopg.AsyncConnection[Any], PostgresTarget, float, dict[str, Any]], Awaitable[Collected]]
 # Each collector with the signals it owns: when it fails, those (and only those) become unknown.
 COLLECTORS: tuple[tuple[Collector, tuple[str, ...]], ...] = (
     (_connections, ("postgres_connections_in_use", "postgres_connections_ratio")),
@@ -292,7 +331,7 @@ async def run(target: PostgresTarget, ctx: ProbeContext) -> list[Observation]:
             if up and conn is not None:
                 for collect, owned in COLLECTORS:
                     try:
-                        got = await collect(conn, target, now)
+                        got = await collect(conn, target, now, ctx.state)
                     except psycopg.Error as exc:
                         failed = _error(exc, dsn, connecting=False)
                         got = {s: unknown(s, now, failed, labels) for s in owned}

@@ -71,7 +71,8 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("postgres_connections_ratio", "ratio", _T, "Backends connected / max_connections"),
     Signal("postgres_longest_transaction_seconds", "seconds", _T, "Age of the oldest open transaction"),
     Signal("postgres_slow_queries", "count", _T,
-           "Statements whose mean execution time exceeds the threshold (pg_stat_statements)"),
+           "Statements whose mean execution time over the calls since the previous run exceeds the threshold "
+           "(pg_stat_statements)"),
     Signal("postgres_cache_hit_ratio", "ratio", _T, "Buffer cache hits / block reads"),
     Signal("postgres_database_size_bytes", "bytes", _T, "Size of the database"),
     Signal("postgres_wal_archive_failures", "count", _T, "Failed WAL archive attempts (pg_stat_archiver)"),

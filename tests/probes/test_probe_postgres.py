@@ -31,9 +31,9 @@ def by_signal(observations: list[Observation]) -> dict[str, Observation]:
     return found
 
 
-async def probe(dsn: str, **fields: object) -> dict[str, Observation]:
+async def probe(dsn: str, ctx: ProbeContext | None = None, **fields: object) -> dict[str, Observation]:
     target = PostgresTarget(name="db", dsn=dsn, **fields)
-    return by_signal(await postgres.run(target, ProbeContext(clock=lambda: NOW)))
+    return by_signal(await postgres.run(target, ctx or ProbeContext(clock=lambda: NOW)))
 
 
 async def scalar(dsn: str, query: str) -> object:
@@ -44,7 +44,12 @@ async def scalar(dsn: str, query: str) -> object:
 
 
 async def test_healthy_server_reports_sane_values(seeded_db: str) -> None:
-    obs = await probe(seeded_db)
+    ctx = ProbeContext(clock=lambda: NOW)
+    first = await probe(seeded_db, ctx)
+    # Slow statements are judged on the calls since the previous run: the first run is the baseline.
+    assert first["postgres_slow_queries"].value is None
+    assert "need two samples" in (first["postgres_slow_queries"].error or "")
+    obs = await probe(seeded_db, ctx)
     assert obs["postgres_up"].value == 1 and obs["postgres_up"].error is None
     assert obs["probe_success"].value == 1 and obs["probe_success"].labels == {"target": "db", "kind": "postgres"}
     in_use = obs["postgres_connections_in_use"].value
@@ -65,6 +70,8 @@ async def test_healthy_server_reports_sane_values(seeded_db: str) -> None:
 
 
 async def test_slow_statements_are_reported_without_literal_values(seeded_db: str) -> None:
+    ctx = ProbeContext(clock=lambda: NOW)
+    await probe(seeded_db, ctx, slow_query_ms=500, slow_query_limit=100)
     async with await psycopg.AsyncConnection.connect(seeded_db, autocommit=True) as conn:
         # Column aliases do not change a statement's queryid: these differ in shape, not just in name.
         await conn.execute("SELECT count(*) FROM pg_sleep(0.7)")
@@ -73,7 +80,7 @@ async def test_slow_statements_are_reported_without_literal_values(seeded_db: st
         await conn.execute("DO $$ BEGIN PERFORM pg_sleep(0.55); PERFORM 'do-secret'; END $$")
         await conn.execute("SELECT 1 AS fast_probe_statement")
 
-    obs = await probe(seeded_db, slow_query_ms=500, slow_query_limit=100)
+    obs = await probe(seeded_db, ctx, slow_query_ms=500, slow_query_limit=100)
     slow = obs["postgres_slow_queries"]
     assert slow.details is not None
     queries = slow.details["queries"]
@@ -89,21 +96,31 @@ async def test_slow_statements_are_reported_without_literal_values(seeded_db: st
     means = [q["mean_ms"] for q in queries]
     assert means == sorted(means, reverse=True) and min(means) > 500
     for q in queries:
-        assert q["calls"] >= 1 and q["total_ms"] >= q["mean_ms"] and q["queryid"]
+        assert q["calls"] == 1 and q["total_ms"] >= q["mean_ms"] and q["queryid"]
+
+
+async def run_some_statements(dsn: str) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for i in range(1, 5):  # four shapes: four queryids
+            columns = ", ".join(f"repeat('x', {n}) AS column_{n}" for n in range(i))
+            await conn.execute(f"SELECT {columns}, 'a long enough statement' AS statement_{i}")
 
 
 async def test_slow_query_report_is_limited_truncated_and_skips_the_monitor(seeded_db: str) -> None:
-    await probe(seeded_db)  # the monitor's own statements are now in pg_stat_statements
-    obs = await probe(seeded_db, slow_query_ms=0.0001, slow_query_limit=100, query_text_max=40)
+    ctx = ProbeContext(clock=lambda: NOW)
+    await probe(seeded_db, ctx)  # the baseline; the monitor's own statements are now in pg_stat_statements
+    await run_some_statements(seeded_db)
+    obs = await probe(seeded_db, ctx, slow_query_ms=0.0001, slow_query_limit=100, query_text_max=40)
     slow = obs["postgres_slow_queries"]
     assert slow.details is not None
     queries = slow.details["queries"]
-    assert queries and all(len(q["query"]) <= 40 for q in queries)
+    assert len(queries) >= 4 and all(len(q["query"]) <= 40 for q in queries)
     assert not any("pg_stat_activity" in q["query"] or "pg_stat_archiver" in q["query"] for q in queries)
-    limited = await probe(seeded_db, slow_query_ms=0.0001, slow_query_limit=2)
+    await run_some_statements(seeded_db)
+    limited = await probe(seeded_db, ctx, slow_query_ms=0.0001, slow_query_limit=2)
     assert limited["postgres_slow_queries"].details is not None
     assert len(limited["postgres_slow_queries"].details["queries"]) == 2
-    assert limited["postgres_slow_queries"].value == slow.value
+    assert limited["postgres_slow_queries"].value is not None and limited["postgres_slow_queries"].value >= 4
 
 
 async def test_long_open_transaction_is_measured(seeded_db: str) -> None:
