@@ -40,10 +40,11 @@ def build() -> dict[str, Any]:
                 steps=[(None, GREEN), (60, ORANGE), (300, RED)]),
     ]
     storage = [
-        s.graph("postgres_cache_hit_ratio", "Buffer cache hit ratio", width=8, min_value=None, max_value=1,
+        s.graph("postgres_cache_hit_ratio", "Buffer cache hit ratio", width=6, min_value=None, max_value=1,
                 steps=[(None, RED), (0.9, ORANGE), (0.99, GREEN)]),
-        s.graph("postgres_database_size_bytes", "Database size", width=8),
-        s.graph("postgres_wal_archive_failures", "WAL archive failures", width=8),
+        s.graph("postgres_database_size_bytes", "Database size", width=6),
+        s.graph("postgres_wal_archive_failures", "WAL archive failures", width=6),
+        s.graph("postgres_wal_archive_failing", "WAL archiving failing (newest attempt failed)", width=6),
     ]
     backups = [
         s.latest("backup_success", "Newest backup", width=6, mappings=OK_FAILED),

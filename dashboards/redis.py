@@ -33,6 +33,11 @@ def build() -> dict[str, Any]:
         s.graph("redis_evicted_keys_per_second", "Evicted keys", width=8),
         s.graph("redis_connected_clients", "Connected clients", width=8),
     ]
+    persistence = [
+        s.latest("redis_rdb_last_bgsave_ok", "Last RDB snapshot ok", width=8, steps=[(None, RED), (1, GREEN)]),
+        s.latest("redis_aof_last_write_ok", "Last AOF write ok", width=8, steps=[(None, RED), (1, GREEN)]),
+        s.graph("redis_unsaved_seconds", "Unsaved changes since the last snapshot", width=8),
+    ]
     clients = [
         s.graph("redis_top_client_requests_per_minute", "Requests in the trailing minute from the busiest client IP",
                 steps=DDOS_STEPS, width=24,
@@ -44,4 +49,4 @@ def build() -> dict[str, Any]:
         UID, "Converge Redis",
         "The API's Redis: memory against maxmemory, evictions, fragmentation, clients, and the busiest client IP "
         "(DDoS suspicion), as the monitor's redis probe sees them.",
-        [(None, status), ("Memory", memory), ("Clients", clients)], tags=("redis",))
+        [(None, status), ("Memory", memory), ("Persistence", persistence), ("Clients", clients)], tags=("redis",))

@@ -2,10 +2,12 @@
 
 Directory mode: the newest regular file matching `pattern` (a glob relative to `directory`, `**`
 allowed) gives backup_age_seconds (now - mtime), backup_size_bytes and backup_success 1; none found,
-or the directory unreadable, gives backup_success 0. Command mode: `command` (an argv list, no shell)
+the directory unreadable, or the newest file empty (0 bytes: a dump that wrote nothing) gives
+backup_success 0. Command mode: `command` (an argv list, no shell)
 exits 0 -> backup_success 1, anything else -> 0 with the exit status and the end of stderr in the
 details. The command may print one JSON object on stdout with `age_seconds`, `size_bytes` and/or
-`timestamp` (epoch seconds of the newest backup); otherwise age and size are unknown.
+`timestamp` (epoch seconds of the newest backup); otherwise age and size are unknown. A reported
+size_bytes of 0 is a failed backup, whatever the exit status.
 Freshness thresholds (the spec's RPO) are the alert rules' business, not the probe's.
 """
 
@@ -58,8 +60,11 @@ def _newest_file(directory: str, pattern: str, now: float) -> _Verdict:
     if newest is None:
         return _Verdict(False, "no backup found", details={"directory": directory, "pattern": pattern})
     mtime, size, path = newest
-    return _Verdict(True, age=max(0.0, now - mtime), size=float(size),
-                    details={"file": str(path.relative_to(root)), "mtime": mtime})
+    details = {"file": str(path.relative_to(root)), "mtime": mtime}
+    if size == 0:
+        return _Verdict(False, f"the newest backup {details['file']} is empty (0 bytes)", age=max(0.0, now - mtime),
+                        size=0.0, details=details)
+    return _Verdict(True, age=max(0.0, now - mtime), size=float(size), details=details)
 
 
 def _reported_numbers(stdout: str, now: float) -> tuple[float | None, float | None]:
@@ -98,6 +103,9 @@ async def _command_verdict(target: BackupTarget, argv: list[str], now: float) ->
         details: dict[str, Any] = {"exit_code": result.returncode, "stderr_tail": result.stderr_tail()}
         return _Verdict(False, describe_exit(result, what, timeout), details=details)
     age, size = _reported_numbers(result.stdout, now)
+    if size == 0:
+        return _Verdict(False, f"{what} reports an empty backup (size_bytes 0)", age=age, size=size,
+                        details={"exit_code": 0})
     return _Verdict(True, age=age, size=size, age_error=f"{what} did not report age_seconds/size_bytes",
                     details={"exit_code": 0})
 

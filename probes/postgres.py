@@ -279,7 +279,13 @@ async def _archiver(conn: psycopg.AsyncConnection[Any], target: PostgresTarget, 
     failed, failed_wal, failed_time, archived, archived_time, mode = row
     details = {"last_failed_wal": failed_wal, "last_failed_time": _iso(failed_time), "archived_count": archived,
                "last_archived_time": _iso(archived_time), "archive_mode": mode}
-    return {name: Observation(name, float(failed), now, {"target": target.name}, details=details)}
+    labels = {"target": target.name}
+    # The counter only grows: what matters now is whether the newest attempt failed (the archiver retries
+    # the same segment until it succeeds, and WAL piles up meanwhile).
+    failing = failed_time is not None and (archived_time is None or failed_time > archived_time)
+    return {name: Observation(name, float(failed), now, labels, details=details),
+            "postgres_wal_archive_failing": Observation("postgres_wal_archive_failing", 1.0 if failing else 0.0,
+                                                        now, labels, details=details)}
 
 
 # (connection, target, now, state kept between runs) -> observations
@@ -290,7 +296,7 @@ COLLECTORS: tuple[tuple[Collector, tuple[str, ...]], ...] = (
     (_longest_transaction, ("postgres_longest_transaction_seconds",)),
     (_slow_queries, ("postgres_slow_queries",)),
     (_database, ("postgres_cache_hit_ratio", "postgres_database_size_bytes")),
-    (_archiver, ("postgres_wal_archive_failures",)),
+    (_archiver, ("postgres_wal_archive_failures", "postgres_wal_archive_failing")),
 )
 SIGNALS = tuple(name for _, owned in COLLECTORS for name in owned)
 

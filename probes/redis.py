@@ -12,6 +12,10 @@ Choices:
   previous sample kept in ctx.state. The first run is unknown ("need two samples"). A restart (new
   run_id) or CONFIG RESETSTAT (counter went down) is a counter reset, as Prometheus treats it: the
   increase is the new counter value, never a negative rate.
+- Persistence (spec 10.1): redis_rdb_last_bgsave_ok and redis_aof_last_write_ok from INFO
+  persistence (AOF off -> unknown "not in use"); redis_unsaved_seconds = now - rdb_last_save_time
+  while rdb_changes_since_last_save > 0, else 0 (nothing to lose), unknown when CONFIG GET save
+  says snapshots are off.
 - redis_top_client_requests_per_minute: requests of the busiest client IP over the trailing 60 s,
   from the API's per-IP sorted sets per epoch minute (`<ip_counter_prefix><epoch minute>`, see
   app/ipcount.py). The current minute is only partly over, so alone it never reaches a per-minute
@@ -50,7 +54,8 @@ _ERROR_MAX = 300
 _URL_CREDENTIALS = re.compile(r"(://[^/@\s]*)@")
 
 INFO_SIGNALS = ("redis_memory_used_bytes", "redis_memory_ratio", "redis_fragmentation_ratio",
-                "redis_evicted_keys_per_second", "redis_connected_clients")
+                "redis_evicted_keys_per_second", "redis_connected_clients", "redis_rdb_last_bgsave_ok",
+                "redis_aof_last_write_ok", "redis_unsaved_seconds")
 SIGNALS = (*INFO_SIGNALS, "redis_top_client_requests_per_minute")
 
 
@@ -86,7 +91,40 @@ def _error(exc: BaseException, url: str) -> str:
     return f"{classify(exc)}: {scrub_secrets(message, url)}"
 
 
-def _from_info(info: dict[str, Any], target: RedisTarget, ctx: ProbeContext, now: float) -> dict[str, Observation]:
+def _persistence(info: dict[str, Any], snapshots_on: bool | None, now: float,
+                 labels: dict[str, str]) -> dict[str, Observation]:
+    """RDB and AOF health (spec 10.1: RDB snapshots and a continuous AOF) from INFO persistence."""
+    out = {"redis_rdb_last_bgsave_ok": Observation(
+        "redis_rdb_last_bgsave_ok", 1.0 if info["rdb_last_bgsave_status"] == "ok" else 0.0, now, labels,
+        details={"rdb_last_bgsave_status": info["rdb_last_bgsave_status"]})}
+    if int(info.get("aof_enabled", 0)):
+        status = info["aof_last_write_status"]
+        out["redis_aof_last_write_ok"] = Observation("redis_aof_last_write_ok", 1.0 if status == "ok" else 0.0, now,
+                                                     labels, details={"aof_last_write_status": status})
+    else:
+        out["redis_aof_last_write_ok"] = unknown("redis_aof_last_write_ok", now,
+                                                 "not in use: appendonly is off", labels)
+    name = "redis_unsaved_seconds"
+    changes, last_save = int(info["rdb_changes_since_last_save"]), float(info["rdb_last_save_time"])
+    if snapshots_on is False:
+        out[name] = unknown(name, now, "not in use: RDB snapshots are off (save \"\")", labels)
+    else:
+        out[name] = Observation(name, max(0.0, now - last_save) if changes else 0.0, now, labels,
+                                details={"rdb_changes_since_last_save": changes, "rdb_last_save_time": last_save})
+    return out
+
+
+async def _snapshots_on(client: Redis) -> bool | None:
+    """Whether `save` schedules snapshots; None when CONFIG is not allowed (managed Redis often refuses it)."""
+    try:
+        value = (await client.config_get("save")).get("save")
+    except (RedisError, OSError):
+        return None
+    return None if value is None else bool(str(value).strip())
+
+
+def _from_info(info: dict[str, Any], target: RedisTarget, ctx: ProbeContext, now: float,
+               snapshots_on: bool | None = None) -> dict[str, Observation]:
     labels = {"target": target.name}
     used = float(info["used_memory"])
     maxmemory = float(info.get("maxmemory", 0))
@@ -98,6 +136,7 @@ def _from_info(info: dict[str, Any], target: RedisTarget, ctx: ProbeContext, now
         "redis_connected_clients": Observation("redis_connected_clients", float(info["connected_clients"]), now,
                                                labels),
         "redis_evicted_keys_per_second": _eviction_rate(info, ctx, now, labels),
+        **_persistence(info, snapshots_on, now, labels),
     }
     policy = info.get("maxmemory_policy")
     if maxmemory > 0:
@@ -201,7 +240,8 @@ async def run(target: RedisTarget, ctx: ProbeContext) -> list[Observation]:
                     down_error = _error(exc, url)
                 if up:
                     try:
-                        results.update(_from_info(await client.info(), target, ctx, now))
+                        results.update(_from_info(await client.info(), target, ctx, now,
+                                                  await _snapshots_on(client)))
                     except (RedisError, OSError, KeyError, ValueError) as exc:
                         failed = _error(exc, url)
                         results.update({s: unknown(s, now, failed, labels) for s in INFO_SIGNALS})

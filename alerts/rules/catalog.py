@@ -51,6 +51,21 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "event": {"for": "15s"},
      "summary": "{value} unhandled exceptions at {target}",
      "runbook": "Open Sentry: group by exception and route. Roll back the last deploy if it started then."},
+    # Spec 8.5 watches the frontend and the login endpoint besides /health. Critical: to a user an unreachable
+    # web app or a failing login is the product down; the critical routing makes it Slack and email outside
+    # the event and a page inside it. The normal `for` waits for three failed 1-minute checks.
+    {"name": "FrontendDown", "tier": "critical", "signal": "http_up", "labels": {"target": "frontend"},
+     "comparison": "==", "threshold": 0, "for": "2m", "keep_firing_for": "1m",
+     "event": {"for": "30s", "keep_firing_for": "30s"},
+     "summary": "The frontend {target} is down: its check fails",
+     "runbook": "Open the frontend URL; check the hosting (Vercel) status and the last frontend deploy; roll it "
+                "back. If only the API is down too, follow ApiDown."},
+    {"name": "LoginFlowFailing", "tier": "critical", "signal": "synthetic_success",
+     "comparison": "==", "threshold": 0, "for": "2m", "keep_firing_for": "1m",
+     "event": {"for": "30s", "keep_firing_for": "30s"},
+     "summary": "The synthetic user flow {flow} (log in, then list the sessions) fails",
+     "runbook": "See the failing step in the probe's details (status, latency). Try /v1/auth/login by hand; check "
+                "the auth service, the database and Redis alerts, and the last deploy; roll back if it broke login."},
     # ---- high: Slack ----
     {"name": "LatencyP95High", "tier": "high", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
      "comparison": ">", "threshold": 2.0, "clear_threshold": 1.8, "for": "5m", "keep_firing_for": "5m",
@@ -94,6 +109,52 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "summary": "The {kind} check {target} cannot run: its result is unknown",
      "runbook": "The monitor cannot tell whether this target is healthy. Check the monitor's logs for the "
                 "probe error (timeout, bad credentials, missing tool) and the network path to the target."},
+    # The API answers but its /metrics does not: latency, error-rate, pool and scaling alerts are blind.
+    {"name": "ApiMetricsDown", "tier": "high", "signal": "api_up", "comparison": "==", "threshold": 0,
+     "for": "2m", "keep_firing_for": "1m", "event": {"for": "30s", "keep_firing_for": "30s"},
+     "summary": "The API's /metrics at {target} cannot be scraped: latency and error-rate alerts are blind",
+     "runbook": "Open each /metrics URL of the target (the probe's details name the failing instance); check the "
+                "instance is up and the metrics endpoint is not blocked or crashing."},
+    # Spec 10.1: daily backups, hourly during the event (RPO < 1 h). 26 h leaves the daily job 2 h of slack;
+    # 75 min in the event leaves the hourly job 15 min.
+    {"name": "BackupStale", "tier": "high", "signal": "backup_age_seconds",
+     "comparison": ">", "threshold": 93600, "keep_firing_for": "5m", "event": {"threshold": 4500},
+     "summary": "The newest backup of {target} is {value} old (threshold {threshold})",
+     "runbook": "Check the backup job (its schedule: daily, hourly during the event) and the provider's backup "
+                "settings; run a backup by hand now (spec 10.1)."},
+    {"name": "BackupEmpty", "tier": "high", "signal": "backup_size_bytes", "comparison": "==", "threshold": 0,
+     "keep_firing_for": "5m",
+     "summary": "The newest backup of {target} is empty (0 bytes)",
+     "runbook": "The dump wrote nothing: check the backup job's log and its database credentials; run a backup by "
+                "hand and check it restores (spec 10.3)."},
+    {"name": "WalArchiveFailing", "tier": "high", "signal": "postgres_wal_archive_failing",
+     "comparison": "==", "threshold": 1, "for": "5m", "keep_firing_for": "5m", "event": {"for": "1m"},
+     "summary": "WAL archiving of {target} is failing: point-in-time recovery falls behind",
+     "runbook": "Read last_failed_wal in the probe's details and the PostgreSQL log for archive_command's error "
+                "(storage full, credentials); WAL piles up on disk until it succeeds."},
+    # Spec 5: max_connections 200; past it PostgreSQL refuses new connections.
+    {"name": "PostgresConnectionsNearLimit", "tier": "high", "signal": "postgres_connections_ratio",
+     "comparison": ">", "threshold": 0.95, "clear_threshold": 0.90, "for": "1m", "keep_firing_for": "2m",
+     "event": {"for": "20s"},
+     "summary": "{target} uses {value} of max_connections: new connections are about to be refused",
+     "runbook": "Find who holds the connections (pg_stat_activity by application_name); kill idle ones; lower the "
+                "API's pool size per instance or add a connection pooler."},
+    # Sessions live in Redis (spec 6.2): an eviction can log users out.
+    {"name": "RedisEvictingKeys", "tier": "high", "signal": "redis_evicted_keys_per_second",
+     "comparison": ">", "threshold": 0, "for": "2m", "keep_firing_for": "5m", "event": {"for": "30s"},
+     "summary": "Redis {target} evicts keys ({value}): sessions may be lost",
+     "runbook": "Redis is at maxmemory: raise maxmemory or find the keys that grew (per-IP counters, caches); "
+                "check RedisMemoryHigh."},
+    {"name": "RedisSnapshotFailing", "tier": "high", "signal": "redis_rdb_last_bgsave_ok",
+     "comparison": "==", "threshold": 0, "for": "1m", "keep_firing_for": "5m",
+     "summary": "The last RDB snapshot of Redis {target} failed",
+     "runbook": "Read the Redis log for the bgsave error (disk full, fork failed: memory); with "
+                "stop-writes-on-bgsave-error Redis refuses writes until a snapshot succeeds."},
+    {"name": "RedisAofWriteFailing", "tier": "high", "signal": "redis_aof_last_write_ok",
+     "comparison": "==", "threshold": 0, "for": "1m", "keep_firing_for": "5m",
+     "summary": "The last AOF write of Redis {target} failed",
+     "runbook": "Read the Redis log for the AOF error (disk full, permissions); until it is fixed Redis refuses "
+                "writes and recent changes are not durable."},
     # ---- medium: Slack, low priority ----
     {"name": "LatencyP95Elevated", "tier": "medium", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
      "comparison": ">", "threshold": 1.0, "clear_threshold": 0.9, "for": "5m", "keep_firing_for": "5m",
@@ -129,6 +190,17 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "for": "5m", "keep_firing_for": "10m", "event": {"for": "2m"},
      "summary": "{value} slow statements in {target}",
      "runbook": "Read pg_stat_statements ordered by mean time; add the missing index or fix the query."},
+    {"name": "PostgresConnectionsHigh", "tier": "medium", "signal": "postgres_connections_ratio",
+     "comparison": ">", "threshold": 0.80, "clear_threshold": 0.70, "for": "5m", "keep_firing_for": "5m",
+     "event": {"for": "2m"},
+     "summary": "{target} uses {value} of max_connections",
+     "runbook": "Check the API's pool sizes times its instances against max_connections (200, spec 5), and idle "
+                "connections in pg_stat_activity."},
+    # Spec 10.1: RDB snapshots at least daily (the redis.conf `save` lines snapshot every 15 min with changes).
+    {"name": "RedisSnapshotStale", "tier": "medium", "signal": "redis_unsaved_seconds",
+     "comparison": ">", "threshold": 93600, "keep_firing_for": "5m", "event": {"threshold": 3600},
+     "summary": "Redis {target} has unsaved changes since its last snapshot {value} ago",
+     "runbook": "Check the `save` settings and the last bgsave in the Redis log; run BGSAVE by hand."},
     # ---- low: email ----
     {"name": "DiskUsageHigh", "tier": "low", "signal": "disk_used_ratio",
      "comparison": ">", "threshold": 0.75, "clear_threshold": 0.72, "for": "10m", "keep_firing_for": "10m",

@@ -76,6 +76,8 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("postgres_cache_hit_ratio", "ratio", _T, "Buffer cache hits / block reads"),
     Signal("postgres_database_size_bytes", "bytes", _T, "Size of the database"),
     Signal("postgres_wal_archive_failures", "count", _T, "Failed WAL archive attempts (pg_stat_archiver)"),
+    Signal("postgres_wal_archive_failing", "bool", _T,
+           "1 when the newest WAL archive attempt failed (pg_stat_archiver: last failure after last success)"),
     # redis
     Signal("redis_up", "bool", _T, "1 when Redis answered PING"),
     Signal("redis_memory_used_bytes", "bytes", _T, "used_memory"),
@@ -83,6 +85,12 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("redis_fragmentation_ratio", "factor", _T, "mem_fragmentation_ratio (RSS / used memory)"),
     Signal("redis_evicted_keys_per_second", "per_second", _T, "Keys evicted per second since the last run"),
     Signal("redis_connected_clients", "count", _T, "Connected clients"),
+    Signal("redis_rdb_last_bgsave_ok", "bool", _T, "1 when the last RDB snapshot succeeded (rdb_last_bgsave_status)"),
+    Signal("redis_aof_last_write_ok", "bool", _T,
+           "1 when the last AOF write succeeded (aof_last_write_status); unknown when AOF is off"),
+    Signal("redis_unsaved_seconds", "seconds", _T,
+           "Seconds since the last RDB snapshot while changes wait to be saved; 0 when nothing changed since; "
+           "unknown when snapshots are off"),
     Signal("redis_top_client_requests_per_minute", "per_minute", _T,
            "Requests in the trailing 60 s from the busiest client IP, from the API's per-IP counters"),
     # backups, disks, dependencies

@@ -21,6 +21,9 @@ SPEC = [
     ("ErrorRateCritical", "critical", "api_error_ratio", ">", 0.10, 120, 0.10, 30),
     ("DdosSuspected", "critical", "redis_top_client_requests_per_minute", ">", 10000, 60, 10000, 0),
     ("ErrorSpike", "critical", "api_unhandled_errors_per_minute", ">", 10, 60, 10, 15),
+    # 8.5: the frontend and the login flow, watched besides /health
+    ("FrontendDown", "critical", "http_up", "==", 0, 120, 0, 30),
+    ("LoginFlowFailing", "critical", "synthetic_success", "==", 0, 120, 0, 30),
     # 8.6 high
     ("LatencyP95High", "high", "api_latency_p95_seconds", ">", 2.0, 300, 1.5, 120),
     ("ErrorRateHigh", "high", "api_error_ratio", ">", 0.05, 300, 0.03, 120),
@@ -30,6 +33,15 @@ SPEC = [
     ("TlsCertExpiring", "high", "tls_cert_days_left", "<", 7, 300, 14, 300),
     ("MemoryHigh", "high", "api_memory_ratio", ">", 0.90, 300, 0.90, 120),
     ("ProbeUnknown", "high", "probe_success", "unknown", None, 300, None, 60),
+    ("ApiMetricsDown", "high", "api_up", "==", 0, 120, 0, 30),
+    # 10: daily backups (26 h), hourly in the event (75 min); an empty dump; WAL archiving; Redis persistence
+    ("BackupStale", "high", "backup_age_seconds", ">", 93600, 0, 4500, 0),
+    ("BackupEmpty", "high", "backup_size_bytes", "==", 0, 0, 0, 0),
+    ("WalArchiveFailing", "high", "postgres_wal_archive_failing", "==", 1, 300, 1, 60),
+    ("PostgresConnectionsNearLimit", "high", "postgres_connections_ratio", ">", 0.95, 60, 0.95, 20),
+    ("RedisEvictingKeys", "high", "redis_evicted_keys_per_second", ">", 0, 120, 0, 30),
+    ("RedisSnapshotFailing", "high", "redis_rdb_last_bgsave_ok", "==", 0, 60, 0, 60),
+    ("RedisAofWriteFailing", "high", "redis_aof_last_write_ok", "==", 0, 60, 0, 60),
     # 8.6 medium
     ("LatencyP95Elevated", "medium", "api_latency_p95_seconds", ">", 1.0, 300, 0.8, 120),
     ("DbPoolHigh", "medium", "api_db_pool_utilization", ">", 0.80, 300, 0.80, 120),
@@ -38,6 +50,8 @@ SPEC = [
     ("RedisMemoryHigh", "medium", "redis_memory_ratio", ">", 0.80, 300, 0.80, 120),
     ("BackupFailed", "medium", "backup_success", "==", 0, 0, 0, 0),
     ("SlowQueries", "medium", "postgres_slow_queries", ">", 0, 300, 0, 120),
+    ("PostgresConnectionsHigh", "medium", "postgres_connections_ratio", ">", 0.80, 300, 0.80, 120),
+    ("RedisSnapshotStale", "medium", "redis_unsaved_seconds", ">", 93600, 0, 3600, 0),
     # 8.6 low
     ("DiskUsageHigh", "low", "disk_used_ratio", ">", 0.75, 600, 0.75, 300),
     ("DependencyVulnerability", "low", "dependency_vulnerabilities", ">", 0, 0, 0, 0),
