@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.engine import AlertEngine
@@ -12,9 +12,9 @@ from monitor.core.observation import Observation
 from tests.support.paths import REPO
 
 
-def shipped_config() -> Config:
-    """monitor.yml as shipped, every ${VAR:-default} at its default."""
-    return load_config(REPO / "monitor.yml", environ={})
+def shipped_config(environ: Mapping[str, str] | None = None) -> Config:
+    """monitor.yml as shipped, every ${VAR:-default} at its default unless `environ` sets it."""
+    return load_config(REPO / "monitor.yml", environ=dict(environ or {}))
 
 
 @dataclass
