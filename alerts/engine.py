@@ -22,6 +22,10 @@ its start, but it does not fire while unknown: it fires on the first known value
 `for` has elapsed since active_since); a firing alert stays firing. Comparison "unknown" rules
 (ProbeUnknown) invert this: their condition *is* "the value is unknown".
 
+A rule's guard (`only_if`: another signal of the same target, e.g. room to scale) is part of the condition:
+it holds only with a known value of the guard series; a pending alert whose guard fails goes back to inactive,
+a firing one resolves (after keep_firing_for), and an unknown guard counts as not holding.
+
 Contract: pass the latest observation of every series each cycle (the store's latest values); a series
 that is not passed at all is not evaluated and its alerts hold. Event mode (`in_event`) picks each rule's
 event override at each evaluation. Transitions carry a copy of the alert as it was at that moment.
@@ -81,7 +85,7 @@ class AlertEngine:
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
         self._enabled = [r for r in self.rules if r.enabled]
         self._by_name = {r.name: r for r in self._enabled}
-        self._signals = {r.signal for r in self._enabled}
+        self._signals = {r.signal for r in self._enabled} | {r.only_if.signal for r in self._enabled if r.only_if}
         self.max_age = max_age
         self.resolved_retention = resolved_retention
         self.pending_gap = pending_gap
@@ -105,11 +109,14 @@ class AlertEngine:
             if not active and group is None:
                 continue
             p = rule.params(in_event)
+            guard = frame.guard(rule)
             if active and group is not None:
-                self._step_active(rule, active, frame, group, p, now, out)
+                self._step_active(rule, active, frame, group, p, guard, now, out)
             if group is not None:
                 # new alerts: only the series past the threshold (a bisect on the sorted values for big groups)
                 for value, obs in group.firing(rule.comparison, p.threshold):
+                    if guard is not None and not guard(obs):
+                        continue
                     key = frame.key(obs)
                     alert = active.get(key) if active else None
                     if alert is None or alert.state is State.RESOLVED:
@@ -119,7 +126,7 @@ class AlertEngine:
         return out
 
     def _step_active(self, rule: Rule, active: dict[SeriesKey, Alert], frame: _Frame, group: _Group, p: Params,
-                     now: float, out: list[Transition]) -> None:
+                     guard: Callable[[Observation], bool] | None, now: float, out: list[Transition]) -> None:
         when_unknown = rule.comparison == "unknown"
         op = OPS.get(rule.comparison)
         for key, alert in list(active.items()):
@@ -132,12 +139,15 @@ class AlertEngine:
             nothing = value is None and entry[1].error == NOTHING_TO_MEASURE  # compares false, as NaN does
             fire = (value is None and not nothing) if when_unknown \
                 else value is not None and op(value, p.threshold)  # type: ignore[misc]
+            guarded = guard is None or guard(entry[1])
+            fire = fire and guarded
             if alert.state is State.PENDING:
                 self._pending(rule, key, alert, value, fire, p.threshold, p.for_, now, out, known=nothing)
                 continue
             # firing: hold while the value is on the firing side of the clear threshold; unknown holds
             hold = fire if when_unknown \
                 else not nothing and (value is None or op(value, p.clear_threshold))  # type: ignore[misc]
+            hold = hold and guarded
             self._firing(rule, alert, value, hold, p.threshold, p.keep_firing_for, now, out)
 
     # -- state changes -------------------------------------------------------------------------------
@@ -309,6 +319,14 @@ class _Frame:
                 entries = [e for e in entries if all(e[1].labels.get(k) == v for k, v in rest)]
         group = self._groups[gkey] = _Group(entries) if entries else None
         return group
+
+    def guard(self, rule: Rule) -> Callable[[Observation], bool] | None:
+        """Whether the rule's guard holds for a series (matched on the guard signal's labels); None without one."""
+        guard = rule.only_if
+        if guard is None:
+            return None
+        holds = {rule.guard_key(obs.labels): guard.holds(value) for value, obs in self.by_signal.get(guard.signal, ())}
+        return lambda obs: holds.get(rule.guard_key(obs.labels), False)
 
     def _label_index(self, signal: str, label: str) -> dict[str, list[Entry]]:
         index = self._by_label.get((signal, label))

@@ -36,6 +36,9 @@ How the embedded engine (alerts/engine.py) maps onto Prometheus, rule by rule:
   reports the signal unknown keeps firing (its value is then NaN, the summary says "unknown"). Differences:
   a pending alert restarts its `for` after an unknown stretch (the engine holds the timer), and after an
   unknown stretch keep_firing_for runs from the first healthy value (the engine may resolve at once).
+- A guard (`only_if`, e.g. room to scale) is `and on(<the guard signal's labels>) (converge_<guard> > 0)` around
+  the whole condition, the hysteresis and unknown-hold terms included: a guard that stops holding (or whose
+  series is gone: unknown) ends the condition, and the alert resolves after keep_firing_for, as in the engine.
 - Comparison "unknown" (ProbeUnknown) reads `converge_signal_unknown{signal="probe_success"} == 1`; its `kind`
   label is joined from converge_monitor_probe_last_run_timestamp_seconds{target, kind}.
 """
@@ -252,7 +255,14 @@ def _threshold_condition(rule: Rule, p: Params, mode: str | None) -> str:
 def _condition(rule: Rule, p: Params, mode: str | None) -> str:
     if rule.comparison == "unknown":
         return _unknown_condition(rule)
-    return _threshold_condition(rule, p, mode)
+    cond = _threshold_condition(rule, p, mode)
+    guard = rule.only_if
+    if guard is None:
+        return cond
+    inner = "\n".join("  " + line for line in cond.splitlines())
+    on = _names(CATALOG[guard.signal].labels)
+    return (f"(\n{inner}\n)\nand on({on}) "
+            f"({CATALOG[guard.signal].metric_name} {guard.comparison} {prom_number(guard.threshold)})")
 
 
 def alert_expr(rule: Rule, in_event: bool | None) -> str:

@@ -281,6 +281,16 @@ def _gauge_signals(out: _Out, scrapes: Sequence[Scrape]) -> None:
     out.value("api_db_pool_utilization", value, error, details={"per_instance": per})
 
 
+def _replica_signals(out: _Out, target: ApiMetricsTarget) -> None:
+    """How many replicas scaling advice may remove or add: the target's instances (one URL each) against its
+    min_replicas..max_replicas (spec 11.2). Known from the config, so known even while a scrape fails."""
+    instances = len(target.urls)
+    bounds = {"instances": instances, "min_replicas": target.min_replicas, "max_replicas": target.max_replicas}
+    out.value("api_instances", instances, details=bounds)
+    out.value("api_scale_down_room", instances - target.min_replicas, details=bounds)
+    out.value("api_scale_up_room", target.max_replicas - instances, details=bounds)
+
+
 async def run(target: ApiMetricsTarget, ctx: ProbeContext) -> list[Observation]:
     now = ctx.now()
     scrapes = await _scrape_all(target, ctx)
@@ -299,6 +309,7 @@ async def run(target: ApiMetricsTarget, ctx: ProbeContext) -> list[Observation]:
     up = 0.0 if failed else 1.0
     status = {s.instance: s.error or "ok" for s in scrapes}
     out.value("api_up", up, details={"instances": status})
+    _replica_signals(out, target)
     out.items.append(Observation("probe_success", up, now, {"target": target.name, "kind": KIND},
                                  error="; ".join(s.error or "" for s in failed) or None))
     if failed:

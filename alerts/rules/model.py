@@ -8,6 +8,10 @@ A rule compares one signal (from monitor/core/signals.py) of every matching seri
     clear_threshold                  hysteresis: a firing alert resolves only once the value is back past it
     keep_firing_for                  and only after the condition last held this long ago
     event                            the same four numbers during the event window (any subset)
+    only_if                          a guard: {signal, comparison, threshold} on another signal of the same
+                                     series (joined on the guard signal's labels, e.g. target); the condition
+                                     holds only while the guard holds with a known value, so a firing alert
+                                     whose guard stops holding resolves (after keep_firing_for)
 """
 
 from __future__ import annotations
@@ -84,6 +88,33 @@ class EventOverride(BaseModel):
     keep_firing_for: NonNegDuration | None = None
 
 
+class Guard(BaseModel):
+    """A second condition the rule's condition needs, on another signal of the same target: scaling advice
+    only while there is room to scale (api_scale_down_room > 0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    signal: str
+    comparison: Literal[">", ">=", "<", "<=", "==", "!="]
+    threshold: float
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        return _known(value)
+
+    def holds(self, value: float | None) -> bool:
+        return value is not None and value == value and OPS[self.comparison](value, self.threshold)
+
+
+def _known(value: str) -> str:
+    if value not in CATALOG:
+        close = difflib.get_close_matches(value, CATALOG, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else " (see monitor/core/signals.py)"
+        raise ValueError(f"unknown signal {value!r}{hint}")
+    return value
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
                               serialize_by_alias=True, allow_inf_nan=False)
@@ -100,16 +131,13 @@ class Rule(BaseModel):
     summary: str = ""
     runbook: str = ""
     event: EventOverride | None = None
+    only_if: Guard | None = None
     enabled: bool = True
 
     @field_validator("signal")
     @classmethod
     def _known_signal(cls, value: str) -> str:
-        if value not in CATALOG:
-            close = difflib.get_close_matches(value, CATALOG, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else " (see monitor/core/signals.py)"
-            raise ValueError(f"unknown signal {value!r}{hint}")
-        return value
+        return _known(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
@@ -138,6 +166,20 @@ class Rule(BaseModel):
         if self.event is not None:
             self._check_clear(self.params(True), "event.")
         return self
+
+    def _check_guard(self, guard: Guard, declared: tuple[str, ...]) -> None:
+        if self.comparison == "unknown":
+            raise ValueError("only_if: not used with comparison 'unknown'; remove it")
+        join = CATALOG[guard.signal].labels
+        if not join or not set(join) <= set(declared):
+            raise ValueError(f"only_if: signal {guard.signal!r} (labels: {', '.join(join) or 'none'}) cannot be "
+                             f"matched to the series of {self.signal!r} (labels: {', '.join(declared)}); its labels "
+                             "must be among them")
+
+    def guard_key(self, labels: Mapping[str, str]) -> tuple[str | None, ...]:
+        """The series' values of the guard signal's labels: the guard series it is matched with."""
+        assert self.only_if is not None
+        return tuple(labels.get(k) for k in CATALOG[self.only_if.signal].labels)
 
     def _check_clear(self, p: Params, where: str) -> None:
         assert p.threshold is not None and p.clear_threshold is not None

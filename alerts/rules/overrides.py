@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.model import Tier
 from alerts.rules.catalog import DEFAULT_RULES
-from alerts.rules.model import Comparison, EventOverride, NonNegDuration, Rule, derive_clear
+from alerts.rules.model import Comparison, EventOverride, Guard, NonNegDuration, Rule, derive_clear
 from monitor.core.problems import Loc, allowed_keys, format_loc
 
 # --------------------------------------------------------------------------------------------------
@@ -50,6 +50,7 @@ class RuleOverride(BaseModel):
     summary: str | None = None
     runbook: str | None = None
     event: EventOverride | None = None
+    only_if: Guard | None = None
     enabled: bool | None = None
 
 

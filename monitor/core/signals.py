@@ -65,6 +65,11 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("api_requests_in_flight", "count", _T, "Requests being served"),
     Signal("api_db_pool_utilization", "ratio", _T, "DB pool connections in use / pool maximum"),
     Signal("api_db_pool_waiting", "count", _T, "Requests waiting for a DB pool connection"),
+    Signal("api_instances", "count", _T, "API instances the target watches (one /metrics URL each)"),
+    Signal("api_scale_down_room", "count", _T,
+           "Replicas that can be removed: instances - min_replicas (spec 11.2: at least 2); <= 0 at the floor"),
+    Signal("api_scale_up_room", "count", _T,
+           "Replicas that can be added: max_replicas - instances (spec 11.2: at most 5); <= 0 at the ceiling"),
     # postgres
     Signal("postgres_up", "bool", _T, "1 when PostgreSQL answered"),
     Signal("postgres_connections_in_use", "count", _T, "Backends connected"),

@@ -102,6 +102,16 @@ class ApiMetricsTarget(TargetBase):
     # One /metrics URL per API instance; requests per instance = total / number of instances.
     urls: list[AnyHttpUrl] = Field(min_length=1)
     window: Duration = 300.0
+    # The replica bounds scaling advice respects (spec 11.2: 2..5): no scale-down at the floor, no scale-up
+    # at the ceiling.
+    min_replicas: int = Field(2, ge=1, le=1000)
+    max_replicas: int = Field(5, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ApiMetricsTarget:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas: {self.max_replicas} is below min_replicas {self.min_replicas}")
+        return self
 
 
 class PostgresTarget(TargetBase):

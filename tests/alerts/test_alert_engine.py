@@ -11,7 +11,7 @@ from alerts.engine import AlertEngine, Transition, stale_after
 from alerts.model import State, Tier, fingerprint
 from alerts.rules import DEFAULT_RULES, Rule, load_rules
 from monitor.core.observation import Observation
-from tests.support.rule_scenarios import series_labels, threshold_values
+from tests.support.rule_scenarios import guard_labels, guard_values, series_labels, threshold_values
 
 RULES = {r.name: r for r in DEFAULT_RULES}
 T0 = 1_769_600_000.0  # 2026-01-28, a round start for the injected clock
@@ -24,10 +24,14 @@ class Driver:
         self.engine = AlertEngine(rules, **engine_args)
         self.signal, self.labels = signal, labels
         self.log: list[Transition] = []
+        # guards (only_if) that hold throughout: the rule judged on its own series
+        self.guards = {(r.only_if.signal, guard_values(r.only_if)[0], tuple(guard_labels(r, labels).items()))
+                       for r in self.engine.rules if r.only_if is not None and r.signal == signal}
 
     def at(self, t: float, value: float | None, in_event: bool = False, age: float = 0.0) -> list[Transition]:
-        obs = Observation(self.signal, value, t - age, self.labels)
-        out = self.engine.evaluate([obs], now=t, in_event=in_event)
+        obs = [Observation(self.signal, value, t - age, self.labels)]
+        obs += [Observation(g, v, t, dict(labels)) for g, v, labels in self.guards]
+        out = self.engine.evaluate(obs, now=t, in_event=in_event)
         self.log += out
         return out
 
@@ -237,7 +241,7 @@ def test_no_requests_clears_a_latency_alert_but_a_failed_scrape_holds_it() -> No
 def test_a_pending_timer_restored_after_a_long_stop_starts_over() -> None:
     """`for: 15m` means held for 15 minutes as observed: a monitor stopped for 50 minutes with the alert
     pending must not page on its first evaluation after the restart (Prometheus: for-outage-tolerance)."""
-    rule = RULES["ScaleDownCpu"]
+    rule = RULES["ScaleDownCpu"].model_copy(update={"only_if": None})  # the timer, not the replica guard
     labels = series_labels(rule)
     low = rule.params(False).threshold / 2
     before = AlertEngine([rule])

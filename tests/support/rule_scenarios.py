@@ -21,7 +21,7 @@ from typing import Any
 from alerts.engine import AlertEngine
 from alerts.model import State
 from alerts.promrules import EVENT, EVENT_MODE_METRIC, LAST_RUN_METRIC, NORMAL, UNKNOWN_METRIC, split_by_mode
-from alerts.rules import DEFAULT_RULES, Rule, format_value
+from alerts.rules import DEFAULT_RULES, Guard, Rule, format_value
 from alerts.rules.model import PLACEHOLDER
 from monitor.core.observation import Observation
 from monitor.core.signals import CATALOG
@@ -59,6 +59,7 @@ class Step:
     engine: bool  # the embedded engine has the alert firing after this evaluation
     prometheus: bool  # Prometheus has it firing
     shown: float | None = None  # the value Prometheus's annotations show (NaN: held while unknown)
+    guard: float | None = None  # the value of the rule's guard series (only_if), if it has one
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ class Scenario:
 
     def divergent(self) -> list[int]:
         return [i for i, s in enumerate(self.steps) if s.engine != s.prometheus]
+
+
+def guard_values(guard: Guard) -> tuple[float, float]:
+    """A value of the guard series that holds, and one that does not."""
+    t = guard.threshold
+    return {">": (t + 1, t), ">=": (t, t - 1), "<": (t - 1, t), "<=": (t, t + 1), "==": (t, t + 1),
+            "!=": (t + 1, t)}[guard.comparison]
 
 
 def _n(seconds: float) -> int:
@@ -161,13 +169,34 @@ def unknown_hold_scenario(rule: Rule, in_event: bool = False) -> Scenario:
                   held=range(START, held_until + 1))
 
 
+def guard_scenario(rule: Rule, in_event: bool) -> Scenario:
+    """A rule with a guard (only_if): its condition holds all along, but the alert fires only once the guard holds
+    for `for`, and resolves when the guard stops holding (after keep_firing_for), as when the API reaches its
+    replica bound."""
+    assert rule.only_if is not None
+    p = rule.params(in_event)
+    v = threshold_values(rule, in_event)
+    holds, fails = guard_values(rule.only_if)
+    start = START + _n(p.for_) + 2  # longer than `for` with the guard failing: nothing fires
+    fire_at = start + _n(p.for_)
+    stop = fire_at + 2  # the guard's first failing step after the alert fired
+    kff = _n(p.keep_firing_for)
+    engine, prom = _resolving(fire_at, stop - 1, kff)
+    n = prom.stop + 2
+    guard = [fails] * start + [holds] * (stop - start) + [fails] * (n - stop)
+    return _build(f"{rule.name}-guard-{'event' if in_event else 'normal'}", rule, in_event, [v["fire"]] * n,
+                  engine, prom, held=range(start, stop), guard=guard)
+
+
 def _build(name: str, rule: Rule, in_event: bool, values: list[float | None], engine: range, prom: range,
-           held: range, shown_value: float | None = None) -> Scenario:
+           held: range, shown_value: float | None = None, guard: list[float] | None = None) -> Scenario:
     steps, shown = [], None
+    if guard is None and rule.only_if is not None:
+        guard = [guard_values(rule.only_if)[0]] * len(values)  # holds throughout: the rule as without a guard
     for i, value in enumerate(values):
         if i in held:  # Prometheus's expression has a result: the annotations take its value
             shown = shown_value if shown_value is not None else (math.nan if value is None else value)
-        steps.append(Step(value, i in engine, i in prom, shown))
+        steps.append(Step(value, i in engine, i in prom, shown, None if guard is None else guard[i]))
     return Scenario(name, rule, in_event, series_labels(rule), steps)
 
 
@@ -186,7 +215,14 @@ def default_scenarios() -> list[Scenario]:
     # mode gating: rules whose event override changes `for`, the threshold or both
     out += [sustained_scenario(RULES[n], e) for n in ("ApiDown", "ErrorRateHigh", "TlsCertExpiring", "ProbeUnknown")
             for e in (False, True)]
+    # guards: scaling advice only while there is room to scale (spec 11.2), in both directions
+    out += [guard_scenario(RULES[n], e) for n in ("ScaleDownCpu", "ScaleUpRequestRate") for e in (False, True)]
     return out
+
+
+def guard_labels(rule: Rule, labels: dict[str, str]) -> dict[str, str]:
+    assert rule.only_if is not None
+    return {k: labels[k] for k in CATALOG[rule.only_if.signal].labels}
 
 
 # -- the embedded engine --------------------------------------------------------------------------------
@@ -197,7 +233,11 @@ def run_engine(scenario: Scenario) -> Iterator[bool]:
     signal = scenario.rule.signal
     for i, step in enumerate(scenario.steps):
         now = T0 + i * STEP
-        engine.evaluate([Observation(signal, step.value, now, scenario.labels)], now=now, in_event=scenario.in_event)
+        observed = [Observation(signal, step.value, now, scenario.labels)]
+        if scenario.rule.only_if is not None:
+            guard_series = guard_labels(scenario.rule, scenario.labels)
+            observed.append(Observation(scenario.rule.only_if.signal, step.guard, now, guard_series))
+        engine.evaluate(observed, now=now, in_event=scenario.in_event)
         firing = [a for a in engine.alerts([State.FIRING]) if a.labels.items() >= scenario.labels.items()]
         assert len(firing) <= 1
         yield bool(firing)
@@ -235,6 +275,10 @@ def input_series(scenario: Scenario) -> list[dict[str, str]]:
          "values": _samples([1.0 if v is None else None for v in values])},
         {"series": EVENT_MODE_METRIC, "values": f"{int(scenario.in_event)}x{n - 1}"},
     ]
+    if rule.only_if is not None:
+        guard = CATALOG[rule.only_if.signal].metric_name
+        series.append({"series": _series_name(guard, guard_labels(rule, labels)),
+                       "values": _samples([s.guard for s in scenario.steps])})
     if rule.signal == "probe_success":
         last_run = {"target": labels["target"], "kind": labels["kind"]}
         series.append({"series": _series_name(LAST_RUN_METRIC, last_run), "values": f"{T0:.0f}+{STEP}x{n - 1}"})
