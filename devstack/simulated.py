@@ -7,7 +7,8 @@ httpx.MockTransport. For runs of hours or days in seconds (tests/e2e/test_soak_s
     obs = await api_metrics.run(target, ProbeContext(clock=..., http=fleet.client()))
 
 Each request takes LATENCIES' shape (p95 about 0.2 s), 0.1% answer 500; CPU and memory follow the load per
-instance (per instance: CPU 4% + 0.125% per request/min, memory 30% + 0.1% per request/min). Nothing here judges anything: the probe measures, the engine judges.
+instance (CPU 4% + 0.125% per request/min, memory 30% + 0.1% per request/min). Nothing here judges anything:
+the probe measures, the engine judges.
 """
 
 from __future__ import annotations

@@ -146,6 +146,8 @@ class Rule(BaseModel):
             if key not in declared:
                 raise ValueError(f"labels: signal {self.signal!r} has no label {key!r} "
                                  f"(its labels: {', '.join(declared)})")
+        if self.only_if is not None:
+            self._check_guard(self.only_if, declared)
         allowed = (*_FIXED_PLACEHOLDERS, *declared)
         for field_name in ("summary", "runbook"):
             for name in PLACEHOLDER.findall(getattr(self, field_name)):

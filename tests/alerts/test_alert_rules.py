@@ -255,3 +255,15 @@ def test_every_problem_is_reported_at_once() -> None:
         load_rules({"overrides": {"Nope": {}, "ErrorRateHigh": {"treshold": 1}}, "disabled": ["Gone"]})
     assert [p[0] for p in info.value.problems] == [
         ("rules", "overrides", "ErrorRateHigh", "treshold"), ("rules", "overrides", "Nope"), ("rules", "disabled", 0)]
+
+
+def test_a_guard_must_name_a_signal_of_the_same_series_and_can_be_overridden_away() -> None:
+    base = {"name": "X", "tier": "advisory", "signal": "api_cpu_ratio", "comparison": "<", "threshold": 0.3}
+    with pytest.raises(RulesError, match="only_if.*cannot be matched"):
+        load_rules({"custom": [{**base, "only_if": {"signal": "disk_used_ratio", "comparison": ">", "threshold": 0}}]})
+    with pytest.raises(RulesError, match="unknown signal"):
+        load_rules({"custom": [{**base, "only_if": {"signal": "api_scale_room", "comparison": ">", "threshold": 0}}]})
+    rules = {r.name: r for r in load_rules({"overrides": {"ScaleDownCpu": {"only_if": None}}})}
+    assert rules["ScaleDownCpu"].only_if is None
+    assert rules["ScaleDownMemory"].only_if is not None and rules["ScaleDownMemory"].only_if.signal == \
+        "api_scale_down_room"
