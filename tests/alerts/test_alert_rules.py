@@ -259,7 +259,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_a_guard_must_name_a_signal_of_the_same_series_and_can_be_overridden_away() -> None:
     base = {"name": "X", "tier": "advisory", "signal": "api_cpu_ratio", "comparison": "<", "threshold": 0.3}
-    with pytest.raises(RulesError, match="only_if.*cannot be matched"):
+    with pytest.raises(RulesError, match=r"only_if.*cannot be matched"):
         load_rules({"custom": [{**base, "only_if": {"signal": "disk_used_ratio", "comparison": ">", "threshold": 0}}]})
     with pytest.raises(RulesError, match="unknown signal"):
         load_rules({"custom": [{**base, "only_if": {"signal": "api_scale_room", "comparison": ">", "threshold": 0}}]})
