@@ -166,7 +166,10 @@ class Dispatcher:
             if rec.reminders < self.policy.max_reminders and now - (rec.last_sent_at or now) >= repeat:
                 reminders[group].append(alert)
             if self.escalation.applies_to(alert.tier):
-                for due in escalation_due(rec.fired_at, False, now, self.escalation, rec.escalations_done):
+                # Counted from the first page a person got, not from fired_at: an alert held by a silence
+                # for 20 minutes gives the primary the whole delay to acknowledge once it is paged.
+                first_page = rec.notified_at if rec.notified_at is not None else now
+                for due in escalation_due(first_page, False, now, self.escalation, rec.escalations_done):
                     escalations[(group, due.index)].append(alert)
 
         for gone in set(self._records) - seen:  # its rule was removed or disabled: nothing left to send
