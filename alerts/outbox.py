@@ -20,18 +20,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alerts.dispatch import Notification
 from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
 from alerts.notifiers.outgoing import Outgoing
 from alerts.routing import RoutingConfig
 from monitor.core.observation import Observation
+from monitor.core.redact import redact_text
 from monitor.core.selfmetrics import SelfMetrics
 from monitor.store import OutboxRow, Store
 
 log = logging.getLogger("converge.alerts.outbox")
 LOG_CHANNEL = "log"
+REMEMBER_REACHED = 10_000
+
+
+def _critical_fallback() -> dict[str, float]:
+    return {"critical": 5.0}
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,10 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_attempts: int = 6
     send_timeout: float = 20.0
+    # A page of these tiers that has not gone out this long after it was decided is handed to the next
+    # channel at once, while its own channel keeps retrying: a critical page reaches a person within
+    # seconds, not after the whole backoff (about 31 s).
+    fallback_after: Mapping[str, float] = field(default_factory=_critical_fallback)
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.max_delay, self.base * self.factor ** max(0, attempts - 1))
@@ -77,6 +87,8 @@ class DeliveryWorker:
         self.metrics = metrics
         self.clock = clock
         self._health: dict[str, bool] = {}
+        self._handed: set[tuple[str, str]] = set()  # (notification, channel) fallback copies added
+        self._reached: dict[str, None] = {}  # notifications a channel (not the log) delivered: no early hand-off
         self.reload()
 
     def reload(self) -> None:
@@ -118,6 +130,14 @@ class DeliveryWorker:
                 held.add(row.channel)
         return delivered
 
+    def next_due(self) -> float | None:
+        """When the earliest pending row may be tried: the head of each channel's queue (rows behind it wait
+        for it), so a delivery loop sleeps exactly until a retry or a Retry-After is due."""
+        heads: dict[str, float] = {}
+        for row in self.store.outbox_pending():
+            heads.setdefault(row.channel, row.next_attempt)
+        return min(heads.values(), default=None)
+
     async def _deliver(self, row: OutboxRow, probed: set[str] | None = None) -> bool:
         notifier = self.channels.get(row.channel)
         now = self.clock()
@@ -148,6 +168,10 @@ class DeliveryWorker:
         row.attempts += 1
         self.store.outbox_update(row)
         self._count(row.channel, "sent")
+        if row.channel != LOG_CHANNEL:
+            self._reached[row.notification_id] = None
+            while len(self._reached) > REMEMBER_REACHED:
+                del self._reached[next(iter(self._reached))]
         self._set_health(row.channel, True, now)
         return True
 
@@ -174,7 +198,8 @@ class DeliveryWorker:
                     buffer.add(note, now - buffer.interval)
                 self._count(name, "retry")
                 reason = str(getattr(exc, "reason", "") or type(exc).__name__)
-                log.warning("digest failed, will retry", extra={"channel": name, "reason": reason})
+                log.warning("digest of %d notifications to %s failed: %s; next try at the next cycle", len(batch),
+                            name, redact_text(reason), extra={"channel": name, "reason": reason})
                 continue
             self.store.put_state(f"digest:{name}", buffer.snapshot())
             self._count(name, "sent")
@@ -189,29 +214,56 @@ class DeliveryWorker:
         row.last_error = reason[:500]
         # A channel already known down gets no retries: its rows fall back at once, not after the backoff.
         if retryable and row.attempts < self.policy.max_attempts and self._health.get(row.channel) is not False:
-            row.next_attempt = now + self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
-            self.store.outbox_update(row)
+            delay = self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
+            row.next_attempt = now + delay
+            if not self.store.outbox_update(row):
+                return  # another replica settled this row meanwhile
             self._count(row.channel, "retry")
-            log.warning("delivery failed, will retry", extra={"channel": row.channel, "attempt": row.attempts,
-                                                              "reason": row.last_error})
+            log.warning("delivery of %s to %s failed (attempt %d of %d): %s; next try in %.1fs",
+                        row.notification_id, row.channel, row.attempts, self.policy.max_attempts,
+                        redact_text(row.last_error), delay, extra=self._extra(row))
+            # A page no channel has delivered yet, and this one will not in time: the next channel gets it now.
+            deadline = self.policy.fallback_after.get(self._route(row)[0])
+            if (deadline is not None and row.next_attempt > row.created_at + deadline
+                    and row.notification_id not in self._reached):
+                self._fall_back(row, now)
             return
         self._give_up(row, now, reason)
+
+    @staticmethod
+    def _extra(row: OutboxRow) -> dict[str, object]:
+        return {"channel": row.channel, "attempt": row.attempts, "reason": row.last_error,
+                "notification": row.notification_id}
 
     def _give_up(self, row: OutboxRow, now: float, reason: str) -> None:
         row.status, row.last_error = "failed", reason[:500]
         if not self.store.outbox_update(row):
             return  # another replica settled this row meanwhile: no fallback copy of it
         self._count(row.channel, "failed")
-        log.error("delivery gave up", extra={"channel": row.channel, "reason": row.last_error})
+        log.error("delivery of %s to %s gave up after attempt %d: %s", row.notification_id, row.channel,
+                  row.attempts, redact_text(row.last_error or ""), extra=self._extra(row))
         self._set_health(row.channel, False, now, reason)
+        self._fall_back(row, now)
+
+    def _route(self, row: OutboxRow) -> tuple[str, list[str]]:
+        """The tier and the channels of what a row carries."""
+        note = row.payload["notification"]
+        return note["tier"], list(note["channels"])
+
+    def _fall_back(self, row: OutboxRow, now: float) -> None:
+        """Hand the row to the next channel in the tier's fallback order not already carrying it (once: a
+        second hand-off of the same row adds nothing, the outbox keeps one row per notification and channel)."""
         if row.channel == LOG_CHANNEL:
             return
-        note = row.payload["notification"]
-        # The next channel in the tier's fallback order that is not already carrying this notification.
-        for channel in self.routing.fallbacks(note["tier"], row.channel, exclude=note["channels"]):
+        tier, carrying = self._route(row)
+        for channel in self.routing.fallbacks(tier, row.channel, exclude=carrying):
             if channel in self.channels:
-                self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
-                self._count(row.channel, "fallback")
+                if (row.notification_id, channel) not in self._handed:
+                    self._handed.add((row.notification_id, channel))
+                    self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
+                    self._count(row.channel, "fallback")
+                    log.warning("%s handed to %s after attempt %d on %s", row.notification_id, channel,
+                                row.attempts, row.channel, extra=self._extra(row))
                 break
 
     def _set_health(self, channel: str, up: bool, now: float, reason: str | None = None) -> None:
