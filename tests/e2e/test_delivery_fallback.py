@@ -6,8 +6,8 @@ names the channel, the attempt and the reason, without the secret.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx

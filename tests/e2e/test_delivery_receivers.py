@@ -1,8 +1,8 @@
 """Issue 5 end to end: the API goes down under a running monitor in event mode; the on-call's SMS and the
-Slack message arrive; with no ack the secondary is paged; the API comes back and the resolves arrive.
-The resolve reaches everyone the page reached (the secondary too). Every receiver misbehaves on the way (Slack 500 x3 and a 429 with Retry-After, Twilio 503, the SMTP
-server down for a while) and every notification still arrives exactly once, in order, counted at the
-receivers. Nothing secret appears in anything the monitor wrote or served.
+Slack message arrive; with no ack the secondary is paged; the API comes back and the resolves arrive, to
+everyone the page reached (the secondary too). Every receiver misbehaves on the way (Slack 500 x3 and a
+429 with Retry-After, Twilio 503, the SMTP server down for a while) and every notification still arrives
+exactly once, in order, counted at the receivers. Nothing secret appears in anything the monitor wrote or served.
 """
 
 from __future__ import annotations
