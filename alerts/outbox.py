@@ -10,6 +10,9 @@ behind it, so an alert's resolve never overtakes its firing message.
 The `log` channel (console + JSON-lines file) records every notification: it is the embedded
 default, and the whole delivery when no credentials are configured.
 
+The daily status report goes through the same rows (`report_rows`): retried, handed to the next channel,
+sent once per channel, with the report's own text (Slack) or text and HTML mail (email).
+
 A channel that batches some tiers (email's low-tier digest) takes those rows into its digest buffer,
 persisted in the store, and mails the batch when it is due; a failed digest is kept and retried.
 """
@@ -19,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.dispatch import Notification
-from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
+from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, ReportNotifier, TextNotifier, TimedNotifier
+from alerts.notifiers.errors import DeliveryError
 from alerts.notifiers.outgoing import Outgoing
 from alerts.routing import RoutingConfig
 from monitor.core.observation import Observation
@@ -62,6 +67,45 @@ def outbox_rows(note: Notification, text: str, configured: Collection[str]) -> l
     payload = {"notification": note.to_dict(), "text": text}
     channels = [LOG_CHANNEL, *(c for c in note.channels if c in configured)]
     return [OutboxRow(note.id, c, note.created_at, payload) for c in channels]
+
+
+REPORT_TIER = "advisory"  # a report never pages: when its channel gives up, the advisory fallback order applies
+
+
+@dataclass(frozen=True)
+class Report:
+    """A message that is not an alert (the daily status report): a subject, text (with a Slack variant)
+    and HTML; `key` makes it one row per channel however often it is enqueued."""
+
+    key: str
+    subject: str
+    text: str
+    slack_text: str
+    html: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "subject": self.subject, "text": self.text, "slack_text": self.slack_text,
+                "html": self.html}
+
+
+def can_carry_report(notifier: Notifier | None) -> bool:
+    return isinstance(notifier, TextNotifier | ReportNotifier)
+
+
+def report_rows(report: Report, channels: Collection[str], now: float) -> list[OutboxRow]:
+    """The rows of a report, one per channel (no log row: the report is printed and filed when made)."""
+    payload = {"report": report.to_dict(), "route": {"tier": REPORT_TIER, "channels": list(channels)}}
+    return [OutboxRow(report.key, c, now, payload) for c in channels]
+
+
+async def send_report(notifier: Notifier, report: Mapping[str, str]) -> None:
+    """Slack gets the plain text; email the text and HTML mail."""
+    if isinstance(notifier, TextNotifier):
+        await notifier.post_text(report["slack_text"])
+    elif isinstance(notifier, ReportNotifier):
+        await notifier.send_report(report["subject"], report["text"], report["html"], message_id=report["key"])
+    else:
+        raise DeliveryError(notifier.name, "this channel cannot carry a report", retryable=False)
 
 
 class FanOut:
@@ -144,6 +188,8 @@ class DeliveryWorker:
         if notifier is None:  # the channel was removed from the config: record it and give the row up
             self._give_up(row, now, "channel is not configured")
             return False
+        if "report" in row.payload:
+            return await self._send(row, now, send_report(notifier, row.payload["report"]), probed)
         note = Notification.from_dict(row.payload["notification"])
         if row.channel in self._digests and isinstance(notifier, DigestNotifier) and notifier.digests(note):
             buffer = self._digests[row.channel]
@@ -153,14 +199,19 @@ class DeliveryWorker:
             self.store.outbox_update(row)
             self._count(row.channel, "digested")
             return True
+        return await self._send(row, now, notifier.send(Outgoing(note, row.payload["text"])), probed)
+
+    async def _send(self, row: OutboxRow, now: float, sending: Coroutine[Any, Any, None],
+                    probed: set[str] | None) -> bool:
+        notifier = self.channels.get(row.channel)
         if self._health.get(row.channel) is False and probed is not None:
             if row.channel in probed:  # one try a cycle tells whether it is back; the rest go elsewhere now
+                sending.close()
                 self._give_up(row, now, "channel is down")
                 return False
             probed.add(row.channel)
-        message = Outgoing(note, row.payload["text"])
         try:
-            await asyncio.wait_for(notifier.send(message), self.send_timeout(notifier))
+            await asyncio.wait_for(sending, self.send_timeout(notifier))
         except Exception as exc:  # DeliveryError carries retryable/retry_after; anything else is retried
             self._failed(row, now, exc)
             return False
@@ -247,8 +298,8 @@ class DeliveryWorker:
 
     def _route(self, row: OutboxRow) -> tuple[str, list[str]]:
         """The tier and the channels of what a row carries."""
-        note = row.payload["notification"]
-        return note["tier"], list(note["channels"])
+        meta = row.payload.get("notification") or row.payload["route"]
+        return meta["tier"], list(meta["channels"])
 
     def _fall_back(self, row: OutboxRow, now: float) -> None:
         """Hand the row to the next channel in the tier's fallback order not already carrying it (once: a
@@ -257,7 +308,7 @@ class DeliveryWorker:
             return
         tier, carrying = self._route(row)
         for channel in self.routing.fallbacks(tier, row.channel, exclude=carrying):
-            if channel in self.channels:
+            if channel in self.channels and ("report" not in row.payload or can_carry_report(self.channels[channel])):
                 if (row.notification_id, channel) not in self._handed:
                     self._handed.add((row.notification_id, channel))
                     self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
