@@ -139,6 +139,7 @@ class DeliveryWorker:
         """Digest buffers from the store: at start-up, and when this replica takes over the lead (the
         previous leader may have taken rows into a digest it never mailed)."""
         self._digests: dict[str, DigestQueue] = {}
+        self._digest_attempts: dict[str, int] = {}
         for name, notifier in self.channels.items():
             if isinstance(notifier, DigestNotifier):
                 buffer = notifier.digest_buffer()
@@ -244,14 +245,19 @@ class DeliveryWorker:
                 sender = self.channels[name]
                 assert isinstance(sender, DigestNotifier)  # reload() gives only these a buffer
                 await asyncio.wait_for(sender.send_digest(batch), self.send_timeout(sender))
-            except Exception as exc:  # keep the batch; it is due again at once, tried next cycle
+            except Exception as exc:  # keep the batch; due again after the retry policy's backoff
+                attempt = self._digest_attempts[name] = self._digest_attempts.get(name, 0) + 1
+                # backoff, but never longer than the digest's own interval
+                delay = min(self.policy.delay(attempt, getattr(exc, "retry_after", None)), buffer.interval)
                 for note in batch:
-                    buffer.add(note, now - buffer.interval)
+                    buffer.add(note, now - buffer.interval + delay)
                 self._count(name, "retry")
                 reason = str(getattr(exc, "reason", "") or type(exc).__name__)
-                log.warning("digest of %d notifications to %s failed: %s; next try at the next cycle", len(batch),
-                            name, redact_text(reason), extra={"channel": name, "reason": reason})
+                log.warning("digest of %d notifications to %s failed (attempt %d): %s; next try in %.1fs",
+                            len(batch), name, attempt, redact_text(reason), delay,
+                            extra={"channel": name, "attempt": attempt, "reason": reason})
                 continue
+            self._digest_attempts.pop(name, None)
             self.store.put_state(f"digest:{name}", buffer.snapshot())
             self._count(name, "sent")
             self._set_health(name, True, now)

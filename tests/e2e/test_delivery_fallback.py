@@ -6,7 +6,6 @@ names the channel, the attempt and the reason, without the secret.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,18 +18,11 @@ from monitor.config import load_config
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.twilio import FakeTwilio
 from tests.support.paths import REPO
+from tests.support.receivers import wait_for
 
 TWILIO_TOKEN = "twilio-auth-token-fallback-0123456789"
 API_TOKEN = "api-token-fallback-0123456789abcdef"
 FALLBACK_BOUND = 10.0  # issue 11: a critical page reaches the next channel within 10 s
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not seen within {timeout}s: {what}")
-        time.sleep(0.05)
 
 
 def test_a_critical_page_whose_sms_fails_reaches_slack_within_10_seconds(tmp_path: Path) -> None:
