@@ -10,7 +10,7 @@ behind it, so an alert's resolve never overtakes its firing message.
 The `log` channel (console + JSON-lines file) records every notification: it is the embedded
 default, and the whole delivery when no credentials are configured.
 
-The daily status report goes through the same rows (`report_rows`): retried, handed to the next channel,
+The daily status report goes through the same rows (alerts/reports.py): retried, handed to the next channel,
 sent once per channel, with the report's own text (Slack) or text and HTML mail (email).
 
 A channel that batches some tiers (email's low-tier digest) takes those rows into its digest buffer,
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.dispatch import Notification
-from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, ReportNotifier, TextNotifier, TimedNotifier
-from alerts.notifiers.errors import DeliveryError
+from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
 from alerts.notifiers.outgoing import Outgoing
+from alerts.reports import can_carry_report, send_report
 from alerts.routing import RoutingConfig
 from monitor.core.observation import Observation
 from monitor.core.redact import redact_text
@@ -67,45 +67,6 @@ def outbox_rows(note: Notification, text: str, configured: Collection[str]) -> l
     payload = {"notification": note.to_dict(), "text": text}
     channels = [LOG_CHANNEL, *(c for c in note.channels if c in configured)]
     return [OutboxRow(note.id, c, note.created_at, payload) for c in channels]
-
-
-REPORT_TIER = "advisory"  # a report never pages: when its channel gives up, the advisory fallback order applies
-
-
-@dataclass(frozen=True)
-class Report:
-    """A message that is not an alert (the daily status report): a subject, text (with a Slack variant)
-    and HTML; `key` makes it one row per channel however often it is enqueued."""
-
-    key: str
-    subject: str
-    text: str
-    slack_text: str
-    html: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"key": self.key, "subject": self.subject, "text": self.text, "slack_text": self.slack_text,
-                "html": self.html}
-
-
-def can_carry_report(notifier: Notifier | None) -> bool:
-    return isinstance(notifier, TextNotifier | ReportNotifier)
-
-
-def report_rows(report: Report, channels: Collection[str], now: float) -> list[OutboxRow]:
-    """The rows of a report, one per channel (no log row: the report is printed and filed when made)."""
-    payload = {"report": report.to_dict(), "route": {"tier": REPORT_TIER, "channels": list(channels)}}
-    return [OutboxRow(report.key, c, now, payload) for c in channels]
-
-
-async def send_report(notifier: Notifier, report: Mapping[str, str]) -> None:
-    """Slack gets the plain text; email the text and HTML mail."""
-    if isinstance(notifier, TextNotifier):
-        await notifier.post_text(report["slack_text"])
-    elif isinstance(notifier, ReportNotifier):
-        await notifier.send_report(report["subject"], report["text"], report["html"], message_id=report["key"])
-    else:
-        raise DeliveryError(notifier.name, "this channel cannot carry a report", retryable=False)
 
 
 class FanOut:

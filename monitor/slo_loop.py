@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from alerts.outbox import Report, can_carry_report, report_rows
+from alerts.reports import Report, can_carry_report, report_rows
 from monitor.config import Config
 from monitor.store import Store
 from slo.incidents import load_incidents
