@@ -115,7 +115,8 @@ class Templates:
 # -- what templates see ------------------------------------------------------------------------------------
 def message_context(note: Notification, ack_link: AckLink | None = None, **extra: Any) -> dict[str, Any]:
     """The variables of a notification's templates: the notification, and one dict per alert with its
-    value and threshold formatted, its target and its ack link (firing kinds only)."""
+    value and threshold formatted, its target, its ack link (firing kinds only), `recovered` ("ApiDown on
+    api-health recovered after 4m12s") and `line`: its summary, or in a resolve what recovered."""
     firing = note.kind in FIRING_KINDS
     alerts = [alert_context(a, ack_link if firing else None, note.created_at) for a in note.alerts]
     if note.kind == Kind.RESOLVED:
