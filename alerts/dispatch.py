@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -77,6 +77,8 @@ class _Record:
     escalations_done: list[int] = field(default_factory=list)
     held: str | None = None
     pages: list[str] = field(default_factory=list)  # ids of the notifications that carried it (ack links)
+    reached: list[str] = field(default_factory=list)  # people paged about it: its resolve goes to each of them
+    via: list[str] = field(default_factory=list)  # channels that carried it: its resolve goes to each of them
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -137,6 +139,7 @@ class Dispatcher:
         out: list[Notification] = []
         new: dict[str, list[Alert]] = defaultdict(list)
         resolved: dict[str, list[Alert]] = defaultdict(list)
+        reached: dict[str, list[_Record]] = defaultdict(list)  # per group: the records of the resolved alerts
         reminders: dict[str, list[Alert]] = defaultdict(list)
         escalations: dict[tuple[str, int], list[Alert]] = defaultdict(list)
         seen: set[str] = set()
@@ -147,6 +150,7 @@ class Dispatcher:
                 rec = self._records.pop(alert.id, None)
                 if rec is not None and rec.notified_at is not None:
                     resolved[group].append(alert)  # a resolve for every firing alert that was notified
+                    reached[group].append(rec)
                 continue
             if alert.state != State.FIRING:
                 continue
@@ -166,7 +170,10 @@ class Dispatcher:
             if rec.reminders < self.policy.max_reminders and now - (rec.last_sent_at or now) >= repeat:
                 reminders[group].append(alert)
             if self.escalation.applies_to(alert.tier):
-                for due in escalation_due(rec.fired_at, False, now, self.escalation, rec.escalations_done):
+                # Counted from the first page a person got, not from fired_at: an alert held by a silence
+                # for 20 minutes gives the primary the whole delay to acknowledge once it is paged.
+                first_page = rec.notified_at if rec.notified_at is not None else now
+                for due in escalation_due(first_page, False, now, self.escalation, rec.escalations_done):
                     escalations[(group, due.index)].append(alert)
 
         for gone in set(self._records) - seen:  # its rule was removed or disabled: nothing left to send
@@ -184,7 +191,7 @@ class Dispatcher:
                 rec = self._records[a.id]
                 rec.notified_at = rec.last_sent_at = now
         for group, items in sorted(resolved.items()):
-            out.append(self._notify(Kind.RESOLVED, group, items, now, in_event))
+            out.append(self._resolve(group, items, reached[group], now, in_event))
         for group, items in sorted(reminders.items()):
             out.append(self._carry(self._notify(Kind.REMINDER, group, items, now, in_event), items))
             for a in items:
@@ -199,7 +206,10 @@ class Dispatcher:
 
     def _carry(self, note: Notification, items: Iterable[Alert]) -> Notification:
         for a in items:
-            self._records[a.id].pages.append(note.id)
+            rec = self._records[a.id]
+            rec.pages.append(note.id)
+            rec.reached += [p for p in note.recipients if p not in rec.reached]
+            rec.via += [c for c in note.channels if c not in rec.via]
         return note
 
     # -- building messages ---------------------------------------------------------------------------
@@ -219,11 +229,22 @@ class Dispatcher:
     def _notify(self, kind: Kind, group: str, items: list[Alert], now: float, in_event: bool) -> Notification:
         tier = min((a.tier for a in items), key=list(Tier).index)
         channels = tuple(self.routing.channels_for(tier, in_event))
-        people = self._people(["primary"], now) if kind != Kind.RESOLVED or "sms" in channels else ()
+        people = self._people(["primary"], now)
         return Notification(
             id=_nid(kind, group, (self._key(kind, a) for a in items)), kind=kind, tier=Tier(tier), group=group,
             alerts=tuple(alert_view(a) for a in items), channels=channels, recipients=people,
             mention_channel=self.routing.mentions_channel(tier) and kind != Kind.RESOLVED, created_at=now)
+
+    def _resolve(self, group: str, items: list[Alert], records: list[_Record], now: float,
+                 in_event: bool) -> Notification:
+        """The resolve goes to every person and channel that was told the alert fired (firing, reminders,
+        escalations), whoever is on call now and whatever the event mode is now."""
+        note = self._notify(Kind.RESOLVED, group, items, now, in_event)
+        channels = list(dict.fromkeys(c for rec in records for c in rec.via))
+        people = list(dict.fromkeys(p for rec in records for p in rec.reached))
+        if not channels:  # a record from before channels were kept: the tier's channels now, as it was then
+            return note
+        return replace(note, channels=tuple(channels), recipients=tuple(people))
 
     def _escalate(self, group: str, index: int, items: list[Alert], now: float) -> Notification:
         step = self.escalation.steps[index]

@@ -2,7 +2,7 @@
 
     oncall = OnCallConfig.model_validate(config.oncall)
     oncall.who(now)                                   # -> OnCall(primary, secondary)
-    escalation_due(alert.fired_at, acked, now, oncall.escalation, done=steps_already_sent)
+    escalation_due(first_page_at, acked, now, oncall.escalation, done=steps_already_sent)
 
 The rotation hands off every day (or every 7 days from `start`) at the `handoff` wall-clock time in its
 zone, so a shift is 23 or 25 hours long across a DST change. A hand-off time that does not exist that day
@@ -127,7 +127,7 @@ Audience = Literal["primary", "secondary"]
 
 
 class EscalationStep(Section):
-    after: Duration  # since the alert fired
+    after: Duration  # since the alert's first page (its first notification, after any silence or hold)
     notify: list[Audience] = Field(default_factory=list)  # people paged on the step's person channels (SMS)
     channels: list[ChannelName] = Field(min_length=1)
     mention_channel: bool = False  # Slack @channel
@@ -162,22 +162,23 @@ class DueStep:
     due_at: float
 
 
-def escalation_due(fired_at: float | datetime, acked: bool, now: float | datetime, policy: EscalationPolicy,
+def escalation_due(paged_at: float | datetime, acked: bool, now: float | datetime, policy: EscalationPolicy,
                    done: Collection[int] = ()) -> list[DueStep]:
-    """Steps whose time has come for an unacknowledged alert, minus those already `done`. Ack stops them all."""
+    """Steps whose time has come for an unacknowledged alert first paged at `paged_at`, minus those already
+    `done`. Ack stops them all."""
     if acked:
         return []
-    start, t = epoch(fired_at), epoch(now)
+    start, t = epoch(paged_at), epoch(now)
     return [DueStep(i, step, start + step.after) for i, step in enumerate(policy.steps)
             if i not in done and start + step.after <= t]
 
 
-def next_escalation_at(fired_at: float | datetime, acked: bool, policy: EscalationPolicy,
+def next_escalation_at(paged_at: float | datetime, acked: bool, policy: EscalationPolicy,
                        done: Collection[int] = ()) -> float | None:
     """When the next pending step falls due (the dispatcher's wake-up), or None."""
     if acked:
         return None
-    start = epoch(fired_at)
+    start = epoch(paged_at)
     return min((start + s.after for i, s in enumerate(policy.steps) if i not in done), default=None)
 
 

@@ -10,6 +10,9 @@ behind it, so an alert's resolve never overtakes its firing message.
 The `log` channel (console + JSON-lines file) records every notification: it is the embedded
 default, and the whole delivery when no credentials are configured.
 
+The daily status report goes through the same rows (alerts/reports.py): retried, handed to the next channel,
+sent once per channel, with the report's own text (Slack) or text and HTML mail (email).
+
 A channel that batches some tiers (email's low-tier digest) takes those rows into its digest buffer,
 persisted in the store, and mails the batch when it is due; a failed digest is kept and retried.
 """
@@ -19,19 +22,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.dispatch import Notification
 from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
 from alerts.notifiers.outgoing import Outgoing
+from alerts.reports import can_carry_report, send_report
 from alerts.routing import RoutingConfig
 from monitor.core.observation import Observation
+from monitor.core.redact import redact_text
 from monitor.core.selfmetrics import SelfMetrics
 from monitor.store import OutboxRow, Store
 
 log = logging.getLogger("converge.alerts.outbox")
 LOG_CHANNEL = "log"
+REMEMBER_REACHED = 10_000
+
+
+def _critical_fallback() -> dict[str, float]:
+    return {"critical": 5.0}
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,10 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_attempts: int = 6
     send_timeout: float = 20.0
+    # A page of these tiers that has not gone out this long after it was decided is handed to the next
+    # channel at once, while its own channel keeps retrying: a critical page reaches a person within
+    # seconds, not after the whole backoff (about 31 s).
+    fallback_after: Mapping[str, float] = field(default_factory=_critical_fallback)
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         backoff = min(self.max_delay, self.base * self.factor ** max(0, attempts - 1))
@@ -77,12 +92,15 @@ class DeliveryWorker:
         self.metrics = metrics
         self.clock = clock
         self._health: dict[str, bool] = {}
+        self._handed: set[tuple[str, str]] = set()  # (notification, channel) fallback copies added
+        self._reached: dict[str, None] = {}  # notifications a channel (not the log) delivered: no early hand-off
         self.reload()
 
     def reload(self) -> None:
         """Digest buffers from the store: at start-up, and when this replica takes over the lead (the
         previous leader may have taken rows into a digest it never mailed)."""
         self._digests: dict[str, DigestQueue] = {}
+        self._digest_attempts: dict[str, int] = {}
         for name, notifier in self.channels.items():
             if isinstance(notifier, DigestNotifier):
                 buffer = notifier.digest_buffer()
@@ -118,12 +136,22 @@ class DeliveryWorker:
                 held.add(row.channel)
         return delivered
 
+    def next_due(self) -> float | None:
+        """When the earliest pending row may be tried: the head of each channel's queue (rows behind it wait
+        for it), so a delivery loop sleeps exactly until a retry or a Retry-After is due."""
+        heads: dict[str, float] = {}
+        for row in self.store.outbox_pending():
+            heads.setdefault(row.channel, row.next_attempt)
+        return min(heads.values(), default=None)
+
     async def _deliver(self, row: OutboxRow, probed: set[str] | None = None) -> bool:
         notifier = self.channels.get(row.channel)
         now = self.clock()
         if notifier is None:  # the channel was removed from the config: record it and give the row up
             self._give_up(row, now, "channel is not configured")
             return False
+        if "report" in row.payload:
+            return await self._send(row, now, send_report(notifier, row.payload["report"]), probed)
         note = Notification.from_dict(row.payload["notification"])
         if row.channel in self._digests and isinstance(notifier, DigestNotifier) and notifier.digests(note):
             buffer = self._digests[row.channel]
@@ -133,14 +161,19 @@ class DeliveryWorker:
             self.store.outbox_update(row)
             self._count(row.channel, "digested")
             return True
+        return await self._send(row, now, notifier.send(Outgoing(note, row.payload["text"])), probed)
+
+    async def _send(self, row: OutboxRow, now: float, sending: Coroutine[Any, Any, None],
+                    probed: set[str] | None) -> bool:
+        notifier = self.channels.get(row.channel)
         if self._health.get(row.channel) is False and probed is not None:
             if row.channel in probed:  # one try a cycle tells whether it is back; the rest go elsewhere now
+                sending.close()
                 self._give_up(row, now, "channel is down")
                 return False
             probed.add(row.channel)
-        message = Outgoing(note, row.payload["text"])
         try:
-            await asyncio.wait_for(notifier.send(message), self.send_timeout(notifier))
+            await asyncio.wait_for(sending, self.send_timeout(notifier))
         except Exception as exc:  # DeliveryError carries retryable/retry_after; anything else is retried
             self._failed(row, now, exc)
             return False
@@ -148,6 +181,10 @@ class DeliveryWorker:
         row.attempts += 1
         self.store.outbox_update(row)
         self._count(row.channel, "sent")
+        if row.channel != LOG_CHANNEL:
+            self._reached[row.notification_id] = None
+            while len(self._reached) > REMEMBER_REACHED:
+                del self._reached[next(iter(self._reached))]
         self._set_health(row.channel, True, now)
         return True
 
@@ -169,13 +206,19 @@ class DeliveryWorker:
                 sender = self.channels[name]
                 assert isinstance(sender, DigestNotifier)  # reload() gives only these a buffer
                 await asyncio.wait_for(sender.send_digest(batch), self.send_timeout(sender))
-            except Exception as exc:  # keep the batch; it is due again at once, tried next cycle
+            except Exception as exc:  # keep the batch; due again after the retry policy's backoff
+                attempt = self._digest_attempts[name] = self._digest_attempts.get(name, 0) + 1
+                # backoff, but never longer than the digest's own interval
+                delay = min(self.policy.delay(attempt, getattr(exc, "retry_after", None)), buffer.interval)
                 for note in batch:
-                    buffer.add(note, now - buffer.interval)
+                    buffer.add(note, now - buffer.interval + delay)
                 self._count(name, "retry")
                 reason = str(getattr(exc, "reason", "") or type(exc).__name__)
-                log.warning("digest failed, will retry", extra={"channel": name, "reason": reason})
+                log.warning("digest of %d notifications to %s failed (attempt %d): %s; next try in %.1fs",
+                            len(batch), name, attempt, redact_text(reason), delay,
+                            extra={"channel": name, "attempt": attempt, "reason": reason})
                 continue
+            self._digest_attempts.pop(name, None)
             self.store.put_state(f"digest:{name}", buffer.snapshot())
             self._count(name, "sent")
             self._set_health(name, True, now)
@@ -189,29 +232,56 @@ class DeliveryWorker:
         row.last_error = reason[:500]
         # A channel already known down gets no retries: its rows fall back at once, not after the backoff.
         if retryable and row.attempts < self.policy.max_attempts and self._health.get(row.channel) is not False:
-            row.next_attempt = now + self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
-            self.store.outbox_update(row)
+            delay = self.policy.delay(row.attempts, getattr(exc, "retry_after", None))
+            row.next_attempt = now + delay
+            if not self.store.outbox_update(row):
+                return  # another replica settled this row meanwhile
             self._count(row.channel, "retry")
-            log.warning("delivery failed, will retry", extra={"channel": row.channel, "attempt": row.attempts,
-                                                              "reason": row.last_error})
+            log.warning("delivery of %s to %s failed (attempt %d of %d): %s; next try in %.1fs",
+                        row.notification_id, row.channel, row.attempts, self.policy.max_attempts,
+                        redact_text(row.last_error), delay, extra=self._extra(row))
+            # A page no channel has delivered yet, and this one will not in time: the next channel gets it now.
+            deadline = self.policy.fallback_after.get(self._route(row)[0])
+            if (deadline is not None and row.next_attempt > row.created_at + deadline
+                    and row.notification_id not in self._reached):
+                self._fall_back(row, now)
             return
         self._give_up(row, now, reason)
+
+    @staticmethod
+    def _extra(row: OutboxRow) -> dict[str, object]:
+        return {"channel": row.channel, "attempt": row.attempts, "reason": row.last_error,
+                "notification": row.notification_id}
 
     def _give_up(self, row: OutboxRow, now: float, reason: str) -> None:
         row.status, row.last_error = "failed", reason[:500]
         if not self.store.outbox_update(row):
             return  # another replica settled this row meanwhile: no fallback copy of it
         self._count(row.channel, "failed")
-        log.error("delivery gave up", extra={"channel": row.channel, "reason": row.last_error})
+        log.error("delivery of %s to %s gave up after attempt %d: %s", row.notification_id, row.channel,
+                  row.attempts, redact_text(row.last_error or ""), extra=self._extra(row))
         self._set_health(row.channel, False, now, reason)
+        self._fall_back(row, now)
+
+    def _route(self, row: OutboxRow) -> tuple[str, list[str]]:
+        """The tier and the channels of what a row carries."""
+        meta = row.payload.get("notification") or row.payload["route"]
+        return meta["tier"], list(meta["channels"])
+
+    def _fall_back(self, row: OutboxRow, now: float) -> None:
+        """Hand the row to the next channel in the tier's fallback order not already carrying it (once: a
+        second hand-off of the same row adds nothing, the outbox keeps one row per notification and channel)."""
         if row.channel == LOG_CHANNEL:
             return
-        note = row.payload["notification"]
-        # The next channel in the tier's fallback order that is not already carrying this notification.
-        for channel in self.routing.fallbacks(note["tier"], row.channel, exclude=note["channels"]):
-            if channel in self.channels:
-                self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
-                self._count(row.channel, "fallback")
+        tier, carrying = self._route(row)
+        for channel in self.routing.fallbacks(tier, row.channel, exclude=carrying):
+            if channel in self.channels and ("report" not in row.payload or can_carry_report(self.channels[channel])):
+                if (row.notification_id, channel) not in self._handed:
+                    self._handed.add((row.notification_id, channel))
+                    self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
+                    self._count(row.channel, "fallback")
+                    log.warning("%s handed to %s after attempt %d on %s", row.notification_id, channel,
+                                row.attempts, row.channel, extra=self._extra(row))
                 break
 
     def _set_health(self, channel: str, up: bool, now: float, reason: str | None = None) -> None:

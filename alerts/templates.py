@@ -115,9 +115,12 @@ class Templates:
 # -- what templates see ------------------------------------------------------------------------------------
 def message_context(note: Notification, ack_link: AckLink | None = None, **extra: Any) -> dict[str, Any]:
     """The variables of a notification's templates: the notification, and one dict per alert with its
-    value and threshold formatted, its target and its ack link (firing kinds only)."""
+    value and threshold formatted, its target, its ack link (firing kinds only), `recovered` ("ApiDown on
+    api-health recovered after 4m12s") and `line`: its summary, or in a resolve what recovered."""
     firing = note.kind in FIRING_KINDS
     alerts = [alert_context(a, ack_link if firing else None, note.created_at) for a in note.alerts]
+    if note.kind == Kind.RESOLVED:
+        alerts = [{**a, "line": a["recovered"]} for a in alerts]
     # One link for the whole notification (an SMS has room for one): with several alerts it acknowledges
     # every one of them that this notification carried.
     whole = (ack_link(note_ref(note.id), note.created_at) if ack_link and firing and len(alerts) > 1
@@ -137,12 +140,18 @@ def alert_context(alert: Mapping[str, Any], ack_link: AckLink | None, now: float
                                            if k not in ("alertname", "tier")), "")
     value, threshold = alert.get("value"), alert.get("threshold")
     fired, resolved = alert.get("fired_at"), alert.get("resolved_at")
+    lasted = (resolved - fired) if fired is not None and resolved is not None else None
+    summary = alert.get("summary") or alert.get("rule", "")
+    # A resolve says what recovered and after how long; repeating the failure summary reads like a page.
+    recovered = (f"{alert.get('rule', '')}{f' on {target}' if target else ''} recovered"
+                 + (f" after {format_duration(lasted)}" if lasted is not None else ""))
     return {
-        **alert, "labels": labels, "target": target, "summary": alert.get("summary") or alert.get("rule", ""),
+        **alert, "labels": labels, "target": target, "summary": summary, "recovered": recovered,
+        "line": summary,  # what the message says of it: message_context makes it `recovered` in a resolve
         "runbook": alert.get("runbook") or "", "value_text": format_number(value),
         "threshold_text": format_number(threshold) if threshold is not None else "",
         "known": value is not None, "fired_at": fired, "resolved_at": resolved,
-        "lasted": (resolved - fired) if fired is not None and resolved is not None else None,
+        "lasted": lasted,
         "ack_link": (ack_link(alert["id"], now) if ack_link else None) or "",
     }
 

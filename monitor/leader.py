@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import zlib
 
 import psycopg
@@ -23,11 +24,16 @@ class Leadership:
         self.dsn = dsn
         self._conn: psycopg.Connection | None = None
         self.leader = dsn is None
+        self._lock = threading.Lock()  # the evaluation and the delivery loops both check, from worker threads
 
     def check(self) -> bool:
         """True while this replica leads; tries to become the leader when it does not."""
         if self.dsn is None:
             return True
+        with self._lock:
+            return self._check()
+
+    def _check(self) -> bool:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=3,

@@ -34,6 +34,10 @@ from slo.service import SloService
 
 log = logging.getLogger("converge.monitor")
 DEADMAN_EVERY = 60.0
+# The delivery loop sleeps until the next retry is due or new rows are committed (woken at once); this
+# bound only covers rows it is not told about (a digest coming due, another replica's rows at a takeover).
+DELIVERY_IDLE = 1.0
+DELIVERY_MIN_SLEEP = 0.05
 
 
 def event_clock(config: Config) -> Callable[[float], bool]:
@@ -78,7 +82,29 @@ def delivery_channels(config: Config, alerts: AlertService) -> dict[str, Notifie
     return {LOG_CHANNEL: log_channel, **channels}
 
 
-async def _evaluation_loop(config: Config, alerts: AlertService, worker: DeliveryWorker,
+async def _delivery_loop(worker: DeliveryWorker, leadership: Leadership, wake: asyncio.Event) -> None:
+    """Delivery keeps its own time: a retry, a Retry-After or a fallback is sent when it is due, not at the
+    next evaluation (which rounded a critical page's first fallback up to ~35-45 s)."""
+    was_leader = False
+    while True:
+        wake.clear()
+        try:
+            leader = leadership.leader
+            if leader and not was_leader:
+                worker.reload()  # the digests the previous leader left waiting to be mailed
+            was_leader = leader
+            if leader:
+                await worker.run_once(lambda: asyncio.to_thread(leadership.check))
+            due = worker.next_due() if leader else None
+        except Exception:  # a bad round must not stop delivery; the rows stay pending in the store
+            log.exception("delivery round failed")
+            due = None
+        sleep = DELIVERY_IDLE if due is None else min(DELIVERY_IDLE, max(DELIVERY_MIN_SLEEP, due - time.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), sleep)
+
+
+async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: asyncio.Event,
                            leadership: Leadership, metrics: SelfMetrics) -> None:
     am = config.alertmanager
     forwarder = AlertmanagerForwarder(str(am.url), am.resend_ahead,
@@ -92,11 +118,10 @@ async def _evaluation_loop(config: Config, alerts: AlertService, worker: Deliver
             metrics.leader.set(1 if leader else 0)
             if leader and not was_leader:
                 alerts.reload()  # take over from the stored state: timers, acks, silences, what was sent
-                worker.reload()  # and the digests waiting to be mailed
             was_leader = leader
             if leader:
                 alerts.evaluate(now)
-                await worker.run_once(lambda: asyncio.to_thread(leadership.check))
+                wake_delivery.set()  # what this cycle committed to the outbox goes out now
                 if forwarder is not None:
                     await forwarder.forward(alerts.last_firing, alerts.last_resolved, now)
         except Exception:  # a bad cycle must not stop alerting; the next one starts from the stored state
@@ -129,7 +154,9 @@ async def serve(config: Config) -> int:
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
     dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
     leadership = Leadership(dsn)
-    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, worker, leadership, scheduler.metrics))
+    wake_delivery = asyncio.Event()
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, wake_delivery, leadership, scheduler.metrics))
+    delivering = asyncio.create_task(_delivery_loop(worker, leadership, wake_delivery))
     slo_task = asyncio.create_task(slo_loop(config, store, slos, channels, lambda: leadership.leader))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
@@ -144,6 +171,7 @@ async def serve(config: Config) -> int:
     server.should_exit = True
     deadman.cancel()
     evaluating.cancel()
+    delivering.cancel()
     slo_task.cancel()
     stopper.cancel()
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
@@ -152,6 +180,8 @@ async def serve(config: Config) -> int:
         await deadman
     with contextlib.suppress(asyncio.CancelledError):
         await evaluating
+    with contextlib.suppress(asyncio.CancelledError):
+        await delivering
     with contextlib.suppress(asyncio.CancelledError):
         await slo_task
     await scheduler.shutdown()

@@ -1,5 +1,6 @@
 """The SLO side of `converge-monitor run`: SLO signals every evaluation interval, and the daily status report
-to stakeholders at its configured local time (text to Slack, HTML to email, always to the log)."""
+to stakeholders at its configured local time (text to Slack, HTML to email, always to the log), handed to
+the outbox like every other message."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from alerts.notifiers.base import ReportNotifier, TextNotifier
+from alerts.reports import Report, can_carry_report, report_rows
 from monitor.config import Config
 from monitor.store import Store
 from slo.incidents import load_incidents
@@ -38,6 +39,8 @@ async def slo_loop(config: Config, store: Store, slos: SloService, channels: dic
 
 async def send_report_if_due(config: Config, store: Store, slos: SloService, channels: dict[str, Any],
                              now: float) -> date | None:
+    """Make the day's report when it is due and put it in the outbox for `channels` (the delivery channels;
+    those of `slos.report.channels` that can carry a report get it); returns the day, or None."""
     cfg = slos.config.report
     state = store.get_state(REPORT_STATE) or {}
     last = date.fromisoformat(state["last_sent"]) if state.get("last_sent") else None
@@ -45,24 +48,18 @@ async def send_report_if_due(config: Config, store: Store, slos: SloService, cha
     if day is None:
         return None
     incidents = load_incidents(store, config.alerting.notifications_file)
-    report = await asyncio.to_thread(gather_report, slos, store, day, report_zone(cfg, config.event), now,
-                                     incidents, config.event)
-    text, html = render_text(report), render_html(report)
+    report_data = await asyncio.to_thread(gather_report, slos, store, day, report_zone(cfg, config.event), now,
+                                          incidents, config.event)
+    text, html = render_text(report_data), render_html(report_data)
     folder = Path(config.alerting.notifications_file).parent / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{day.isoformat()}.txt").write_text(text)
     (folder / f"{day.isoformat()}.html").write_text(html)
     print(f"--- daily status report {day}\n{text}", flush=True)
-    for name in cfg.channels:
-        channel = channels.get(name)
-        try:
-            if isinstance(channel, TextNotifier):
-                await channel.post_text(render_text(report, slack=True))
-            elif isinstance(channel, ReportNotifier):
-                await channel.send_report(f"{report.title}: {day.isoformat()}", text, html,
-                                          message_id=f"report-{day.isoformat()}")
-        except Exception as exc:  # one channel's failure must not stop the others; logged without secrets
-            log.error("daily report not delivered", extra={"channel": name,
-                                                            "reason": str(getattr(exc, "reason", type(exc).__name__))})
-    store.put_state(REPORT_STATE, {"last_sent": day.isoformat()})
+    # Through the outbox like every message (retries, fallback, once per channel), in one transaction with
+    # the day marked done: a crash before it makes the report again, after it the outbox delivers it.
+    report = Report(key=f"report-{day.isoformat()}", subject=f"{report_data.title}: {day.isoformat()}", text=text,
+                    slack_text=render_text(report_data, slack=True), html=html)
+    names = [n for n in cfg.channels if can_carry_report(channels.get(n))]
+    store.commit_cycle(REPORT_STATE, {"last_sent": day.isoformat()}, report_rows(report, names, now))
     return day

@@ -199,7 +199,9 @@ class EmailNotifier:
         except Exception as exc:
             raise self._error(exc) from None
         if refused:  # some got it, so this is not a failure: a retry would mail the others twice
-            log.warning("some recipients refused the mail", extra={"channel": self.name, "refused": len(refused)})
+            log.warning("mail to %s delivered, but %d of %d recipients refused it: %s", self.name, len(refused),
+                        len(to), self.scrub(_text(str(next(iter(refused.values()), "")))),
+                        extra={"channel": self.name, "refused": len(refused)})
 
     def _smtp(self, msg: EmailMessage, to: list[str]) -> dict[str, Any]:
         cfg = self.config

@@ -167,7 +167,8 @@ class SmsNotifier:
         named = [people[n] for n in dict.fromkeys(note.recipients) if n in people]
         unknown = [n for n in note.recipients if n not in people]
         if unknown:
-            log.warning("sms recipients not in the on-call people", extra={"channel": self.name, "names": unknown})
+            log.warning("%s: recipients %s are not among the on-call people; not texted", self.name,
+                        ", ".join(unknown), extra={"channel": self.name, "names": unknown})
         if not note.recipients:
             named = [self.oncall.who(note.created_at).primary]
         return named

@@ -1,5 +1,6 @@
 """One redaction rule for every place a URL is shown: logs, details, labels, messages, the board.
 
+redact_text: free text (an error reason, a log line) with every URL in it masked as mask_url does.
 safe_url: enough to recognise the URL, nothing to steal (user-info password and every query value
 masked; a string that is not a URL, like a key=value DSN, is masked whole). mask_url: for URLs that
 are secrets themselves (a dead man's switch ping URL carries its token in the path).
@@ -7,6 +8,7 @@ are secrets themselves (a dead man's switch ping URL carries its token in the pa
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -39,3 +41,11 @@ def mask_url(url: str) -> str:
         return "<invalid url>"
     port = f":{parsed.port}" if parsed.port is not None else ""
     return f"{parsed.scheme}://{parsed.host}{port}/***"
+
+
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str) -> str:
+    """Every URL in a free text masked (mask_url): an error message may quote a webhook URL or a DSN."""
+    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alerts.dispatch import Dispatcher, DispatchPolicy, Kind
 from alerts.model import Alert, State, Tier
+from alerts.notifiers.email import EmailChannel, EmailNotifier
 from alerts.oncall import OnCallConfig
+from alerts.templates import Templates
 
 T0 = 1_769_600_000.0  # 2026-01-28, inside the event
 
@@ -121,3 +123,24 @@ def test_a_new_incident_after_the_last_one_resolved_is_sent_at_once() -> None:
     d.step([alert(state=State.RESOLVED)], T0 + 10, False)
     again = d.step([alert(fired_at=T0 + 20)], T0 + 20, False)  # well inside the group interval
     assert [n.kind for n in again] == [Kind.FIRING]
+
+
+def test_a_resolve_reaches_everyone_the_firing_reached() -> None:
+    oncall = OnCallConfig.model_validate({**ONCALL.model_dump(mode="json"), "people": [
+        {"name": "ana", "phone": "+15555550101", "email": "ana@example.org"},
+        {"name": "ben", "phone": "+15555550102", "email": "ben@example.org"}]})
+    # Outside the event a critical alert goes to Slack and email: the on-call gets the firing mail.
+    email = EmailNotifier("email", EmailChannel(host="localhost", sender="m@example.org", to=["team@example.org"]),
+                          Templates(), oncall=oncall)
+    d = Dispatcher(oncall=oncall)
+    firing = d.step([alert()], T0, in_event=False)[0]
+    assert email.addresses(firing) == ["ana@example.org", "team@example.org"]
+    resolve = d.step([alert(state=State.RESOLVED)], T0 + 60, in_event=False)[0]
+    assert resolve.kind == Kind.RESOLVED and set(resolve.channels) == set(firing.channels)
+    assert email.addresses(resolve) == ["ana@example.org", "team@example.org"]
+    # Escalated in the event (SMS to the secondary too): the resolve reaches both people.
+    d.step([alert(fired_at=T0 + 100)], T0 + 100, in_event=True)
+    esc = d.step([alert(fired_at=T0 + 100)], T0 + 1000, in_event=True)
+    assert [n.recipients for n in esc] == [("ben",)]
+    resolve = d.step([alert(state=State.RESOLVED, fired_at=T0 + 100)], T0 + 1100, in_event=True)[0]
+    assert set(resolve.recipients) == {"ana", "ben"} and "sms" in resolve.channels and not resolve.mention_channel

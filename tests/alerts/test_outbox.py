@@ -279,3 +279,16 @@ def test_an_old_leader_giving_up_a_row_another_replica_sent_adds_no_fallback_cop
     old = DeliveryWorker(store, {"sms": Flaky("sms"), "email": Flaky("email")}, clock=clock)
     old._give_up(stale, clock(), "503")  # the old leader's attempts ran out meanwhile
     assert sorted(r.channel for r in store.outbox_all()) == ["log", "sms"]  # no email copy
+
+
+def test_a_critical_page_whose_channel_keeps_failing_reaches_the_next_channel_within_10_seconds(
+        store: SqliteStore) -> None:
+    clock = Clock()
+    sms = Flaky("sms", [Refused("HTTP 500", True)] * 10)
+    slack = Flaky("slack")
+    worker = DeliveryWorker(store, {"sms": sms, "slack": slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
+    page = note(Kind.FIRING, 0, channels=("sms",), tier=Tier.CRITICAL)
+    enqueue(store, page)
+    drain(worker, clock, 10, step=0.5)
+    assert slack.received == ["firing:Rule0"]
+    assert sms.attempts < RetryPolicy().max_attempts  # sms still retrying: it gets the page too if it recovers

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from alerts.dispatch import Kind, Notification, alert_view
+from alerts.message import render_text
 from alerts.model import Alert, State, Tier
 from alerts.notifiers.email import EmailChannel, EmailNotifier
 from alerts.notifiers.errors import DeliveryError
 from alerts.notifiers.slack import SlackChannel, SlackNotifier
 from alerts.notifiers.sms import SmsChannel, SmsNotifier
 from alerts.notifiers.webhook import WebhookChannel, WebhookNotifier
-from alerts.templates import BUILTIN_DIR, TemplateProblem, Templates, message_context
+from alerts.templates import BUILTIN_DIR, TemplateProblem, Templates, digest_context, message_context
 
 FIRED = 1738101720.0  # 2025-01-28 22:02:00 UTC = 14:02 PST
 
@@ -127,3 +128,36 @@ def test_resolved_messages_say_so_without_ack_links() -> None:
     ctx = message_context(n, link)
     text = Templates().render("email.txt.j2", **ctx)
     assert "[CRITICAL] RESOLVED: ApiDown" in text and "lasted 5m" in text and "/api/ack/" not in text
+
+
+def resolved_note() -> Notification:
+    n = note(summary="API health check prod-health is failing", kind=Kind.RESOLVED, mention=False)
+    alert = dict(n.alerts[0], state="resolved", resolved_at=FIRED + 252)
+    return Notification(**{**n.__dict__, "alerts": (alert,)})
+
+
+def test_a_resolve_says_what_recovered_and_after_how_long_in_every_channel() -> None:
+    n = resolved_note()
+    templates = Templates()
+    slack = SlackNotifier("slack", SlackChannel(webhook_url="https://hooks.example.org/services/T/B/secret"),
+                          templates).render(n)
+    sms = SmsNotifier("sms", SmsChannel(account_sid="AC" + "0" * 32, auth_token="tok-123456",
+                                        from_number="+14155550100"), templates).render(n)
+    mail = EmailNotifier("email", EmailChannel(host="localhost", sender="m@example.org", to=["t@example.org"]),
+                         templates).compose("email", message_context(n, link), ["t@example.org"], message_id="x")
+    text_part, html_part = (part.get_content() for part in mail.iter_parts())
+    hook = json.loads(WebhookNotifier("webhook", WebhookChannel(url="https://hooks.example.org/x"),
+                                      templates).render(n))
+    shown = {"slack text": slack["text"], "slack blocks": json.dumps(slack["blocks"]), "sms": sms,
+             "email subject": mail["Subject"], "email text": text_part, "email html": html_part,
+             "webhook": hook["alerts"][0]["annotations"]["description"], "log": render_text(n)}
+    for where, words in shown.items():
+        assert "is failing" not in words, where  # a resolve must not read like the page
+        assert "ApiDown" in words and "prod-health" in words and "recovered after 4m12s" in words, where
+
+
+def test_a_resolved_digest_entry_says_what_recovered() -> None:
+    ctx = {**message_context(resolved_note()), **digest_context([resolved_note()])}
+    for name in ("digest.txt.j2", "digest.html.j2"):
+        words = Templates().render(name, **ctx)
+        assert "is failing" not in words and "recovered after 4m12s" in words, name

@@ -397,3 +397,23 @@ def test_a_store_that_fails_to_commit_and_to_read_back_loses_no_state(stack: Sta
     monkeypatch.setattr(stack.store, "get_state", real_get)
     stack.run(20, 5, api_down(stack))  # the store is back: the stored state, timers and all, is used
     assert stack.recorder.kinds() == [("firing", "ApiDown")]  # not paged again as if new
+
+
+def test_escalation_counts_from_the_first_page_not_from_when_a_silenced_alert_fired(stack: Stack) -> None:
+    # The shipped escalation: a critical page not acknowledged in 15 minutes goes to the secondary.
+    delay = stack.config.oncall.escalation.steps[0].after  # type: ignore[union-attr]
+    body = {"matchers": ["alertname=ApiDown"], "author": "ana", "reason": "planned restart", "duration": "20m"}
+    created = stack.client.post("/api/silences", json=body, headers=stack.auth())
+    stack.run(20 * 60 - 5, 5, api_down(stack))  # down the whole silence: nobody is paged
+    assert stack.recorder.sent == []
+    stack.client.delete(f"/api/silences/{created.json()['id']}", headers=stack.auth())
+    stack.run(5, 5, api_down(stack))
+    assert stack.recorder.kinds() == [("firing", "ApiDown")]
+    paged_at = stack.recorder.sent[0].notification.created_at
+    stack.service = stack.new_service()  # a restart must not lose when the first page went out
+    stack.run(delay - 10, 5, api_down(stack))
+    assert [k for k, _ in stack.recorder.kinds()] == ["firing"]  # the primary still has time to ack
+    stack.run(20, 5, api_down(stack))
+    esc = [m.notification for m in stack.recorder.sent if m.notification.kind == Kind.ESCALATION]
+    assert len(esc) == 1 and esc[0].recipients == ("ben",)
+    assert delay <= esc[0].created_at - paged_at <= delay + 10
