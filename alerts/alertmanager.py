@@ -138,7 +138,8 @@ def from_webhook(payload: Any) -> list[Alert]:
         if not isinstance(item, Mapping):
             raise PayloadError(f"{where} must be an object")
         labels = _strings(item.get("labels"), f"{where}.labels", MAX_LABEL_VALUE)
-        annotations = _strings(item.get("annotations") or {}, f"{where}.annotations", MAX_ANNOTATION)
+        given = item.get("annotations")
+        annotations = _strings({} if given is None else given, f"{where}.annotations", MAX_ANNOTATION)
         status = item.get("status")
         if status not in ("firing", "resolved"):
             raise PayloadError(f"{where}.status must be firing or resolved")
