@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from alerts.escape import safe_link
 from alerts.model import Alert, State, Tier
 
 log = logging.getLogger("converge.alerts.alertmanager")
@@ -84,28 +85,65 @@ class AlertmanagerForwarder:
         await self.client.aclose()
 
 
-def from_webhook(payload: Mapping[str, Any]) -> list[Alert]:
+# Bounds on what one webhook may bring in: the alerts are stored, listed on the unauthenticated /api/alerts and
+# sent to every channel, so an oversized field is refused (naming it), never stored or quietly cut.
+MAX_ALERTS = 500
+MAX_LABELS = 64
+MAX_NAME = 128  # a label or annotation name
+MAX_LABEL_VALUE = 1024
+MAX_ANNOTATION = 4096  # summary, description, runbook_url
+
+
+def _strings(value: Any, where: str, max_value: int) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{where} must be an object of strings")
+    if len(value) > MAX_LABELS:
+        raise PayloadError(f"{where}: more than {MAX_LABELS} entries")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise PayloadError(f"{where}.{str(k)[:MAX_NAME]} must be a string")
+        if len(k) > MAX_NAME:
+            raise PayloadError(f"{where}: a name longer than {MAX_NAME} characters")
+        if len(v) > max_value:
+            raise PayloadError(f"{where}.{k}: longer than {max_value} characters")
+        out[k] = v
+    return out
+
+
+def _time(item: Mapping[str, Any], key: str, where: str) -> float | None:
+    text = item.get(key)
+    if text is not None and not isinstance(text, str):
+        raise PayloadError(f"{where}.{key} must be an RFC 3339 time")
+    try:
+        return _epoch(text)
+    except (ValueError, OverflowError):
+        raise PayloadError(f"{where}.{key} must be an RFC 3339 time") from None
+
+
+def from_webhook(payload: Any) -> list[Alert]:
     """Alerts from an Alertmanager webhook (version 4) payload; PayloadError names what is wrong."""
     if not isinstance(payload, Mapping):
         raise PayloadError("expected a JSON object")
     if str(payload.get("version")) != "4":
-        raise PayloadError(f"unsupported webhook version {payload.get('version')!r} (expected \"4\")")
+        raise PayloadError(f"unsupported webhook version {str(payload.get('version'))[:20]!r} (expected \"4\")")
     items = payload.get("alerts")
     if not isinstance(items, list):
         raise PayloadError("alerts must be a list")
+    if len(items) > MAX_ALERTS:
+        raise PayloadError(f"alerts: more than {MAX_ALERTS} in one payload")
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, Mapping) or not isinstance(item.get("labels"), Mapping):
-            raise PayloadError(f"alerts[{i}].labels must be an object")
-        labels = {str(k): str(v) for k, v in item["labels"].items()}
-        annotations = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+        where = f"alerts[{i}]"
+        if not isinstance(item, Mapping):
+            raise PayloadError(f"{where} must be an object")
+        labels = _strings(item.get("labels"), f"{where}.labels", MAX_LABEL_VALUE)
+        given = item.get("annotations")
+        annotations = _strings({} if given is None else given, f"{where}.annotations", MAX_ANNOTATION)
         status = item.get("status")
         if status not in ("firing", "resolved"):
-            raise PayloadError(f"alerts[{i}].status must be firing or resolved")
-        try:
-            fired, ended = _epoch(item.get("startsAt")), _epoch(item.get("endsAt"))
-        except ValueError:
-            raise PayloadError(f"alerts[{i}]: startsAt/endsAt must be RFC 3339 times") from None
+            raise PayloadError(f"{where}.status must be firing or resolved")
+        fired, ended = _time(item, "startsAt", where), _time(item, "endsAt", where)
         tier = SEVERITY_TIERS.get(labels.get("severity", "").lower(), DEFAULT_TIER)
         name = labels.get("alertname") or "AlertmanagerAlert"
         ours = {k: v for k, v in labels.items() if k not in ("alertname", "tier")}
@@ -114,5 +152,5 @@ def from_webhook(payload: Mapping[str, Any]) -> list[Alert]:
                          state=State.FIRING if status == "firing" else State.RESOLVED, fired_at=fired,
                          resolved_at=ended if status == "resolved" else None, active_since=fired,
                          summary=annotations.get("summary") or annotations.get("description") or name,
-                         runbook=annotations.get("runbook_url") or annotations.get("runbook", "")))
+                         runbook=safe_link(annotations.get("runbook_url") or annotations.get("runbook", ""))))
     return out

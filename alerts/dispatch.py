@@ -121,9 +121,14 @@ class Dispatcher:
         """The alerts, still active, that notification `note_id` carried (what its one ack link covers)."""
         return [alert_id for alert_id, rec in self._records.items() if note_id in rec.pages]
 
-    def ack(self, alert_id: str, actor: str, now: float) -> bool:
-        """Acknowledge a firing alert: its reminders and escalation stop. False when it is not active."""
+    def ack(self, alert_id: str, actor: str, now: float, alert: Alert | None = None) -> bool:
+        """Acknowledge a firing alert: its reminders and escalation stop. False when it is not active.
+        `alert`: the firing alert itself, so one listed as firing before its first cycle here can be
+        acknowledged too (its first notification still goes out; nothing after it)."""
         rec = self._records.get(alert_id)
+        if rec is None and alert is not None and alert.state == State.FIRING:
+            rec = self._records[alert_id] = _Record(alert.rule, str(alert.tier), alert.rule,
+                                                    alert.fired_at if alert.fired_at is not None else now)
         if rec is None:
             return False
         if rec.acked_at is None:

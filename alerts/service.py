@@ -235,7 +235,7 @@ class AlertService:
         self._fresh()
         now = self.clock() if now is None else now
         firing = self._firing_among([alert_id])
-        if not firing or not self.dispatcher.ack(alert_id, actor, now):
+        if not firing or not self.dispatcher.ack(alert_id, actor, now, firing[0]):
             raise AckRefused(f"no firing alert {alert_id}")
         self._persist()
         return self.view(firing[0])

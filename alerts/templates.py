@@ -24,6 +24,7 @@ import jinja2
 
 from alerts.ack import note_ref
 from alerts.dispatch import Kind, Notification
+from alerts.escape import one_line, plain, safe_link
 from alerts.model import Tier
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "templates"
@@ -126,7 +127,7 @@ def message_context(note: Notification, ack_link: AckLink | None = None, **extra
     whole = (ack_link(note_ref(note.id), note.created_at) if ack_link and firing and len(alerts) > 1
              else (alerts[0]["ack_link"] if alerts else "")) or ""
     return {
-        "note": note, "id": note.id, "kind": str(note.kind), "tier": str(note.tier), "group": note.group,
+        "note": note, "id": note.id, "kind": str(note.kind), "tier": str(note.tier), "group": one_line(note.group),
         "alerts": alerts, "count": len(alerts), "firing": firing, "resolved": note.kind == Kind.RESOLVED,
         "ack_link": whole,
         "mention_channel": note.mention_channel, "recipients": list(note.recipients), "step": note.step,
@@ -135,20 +136,23 @@ def message_context(note: Notification, ack_link: AckLink | None = None, **extra
 
 
 def alert_context(alert: Mapping[str, Any], ack_link: AckLink | None, now: float) -> dict[str, Any]:
-    labels: dict[str, str] = dict(alert.get("labels") or {})
+    # Labels and summaries may come from outside (an Alertmanager webhook): no control characters in any
+    # format, no link but an http(s) one; each template escapes its own markup on top (slack, HTML, JSON).
+    labels = {one_line(k): one_line(v) for k, v in (alert.get("labels") or {}).items()}
     target = labels.get("target") or next((v for k, v in sorted(labels.items())
                                            if k not in ("alertname", "tier")), "")
     value, threshold = alert.get("value"), alert.get("threshold")
     fired, resolved = alert.get("fired_at"), alert.get("resolved_at")
     lasted = (resolved - fired) if fired is not None and resolved is not None else None
-    summary = alert.get("summary") or alert.get("rule", "")
+    rule = one_line(alert.get("rule", ""))
+    summary = plain(alert.get("summary") or alert.get("rule", ""))
     # A resolve says what recovered and after how long; repeating the failure summary reads like a page.
-    recovered = (f"{alert.get('rule', '')}{f' on {target}' if target else ''} recovered"
+    recovered = (f"{rule}{f' on {one_line(target)}' if target else ''} recovered"
                  + (f" after {format_duration(lasted)}" if lasted is not None else ""))
     return {
-        **alert, "labels": labels, "target": target, "summary": summary, "recovered": recovered,
+        **alert, "labels": labels, "target": target, "rule": rule, "summary": summary, "recovered": recovered,
         "line": summary,  # what the message says of it: message_context makes it `recovered` in a resolve
-        "runbook": alert.get("runbook") or "", "value_text": format_number(value),
+        "runbook": safe_link(alert.get("runbook")), "value_text": format_number(value),
         "threshold_text": format_number(threshold) if threshold is not None else "",
         "known": value is not None, "fired_at": fired, "resolved_at": resolved,
         "lasted": lasted,

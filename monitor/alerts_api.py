@@ -1,17 +1,20 @@
 """The alerts part of the monitor's HTTP API: alerts, acknowledgement (API and signed links), silences, rules.
 
-Write endpoints need `Authorization: Bearer <server.api_token>` (401 without, 403 with a wrong one); an
-ack link carries its own signed, expiring token instead.
+Write endpoints need `Authorization: Bearer <server.api_token>` (401 without, 403 with a wrong one), checked
+before the body is read; an ack link carries its own signed, expiring token instead. Bodies are bounded
+(monitor/server.py refuses more than 1 MiB with 413; JSON nested deeper than MAX_JSON_DEPTH is 400) and so is
+every field that is stored and shown (422 naming the field).
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from alerts.ack import check_bearer
 from alerts.alertmanager import PayloadError, from_webhook
@@ -19,18 +22,83 @@ from alerts.service import AckRefused, AlertService
 from alerts.silences import SilenceError, SilenceNotFound
 from monitor.core.targets import Duration
 
+MAX_JSON_DEPTH = 16
+MAX_MATCHERS = 32
+MAX_MATCHER = 512  # one matcher string, or one of its fields
+# Epoch seconds a silence may start or end at: year 2001 to 5138; NaN and infinities are refused.
+MAX_EPOCH = 1e11
+
+MatcherText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MATCHER)]
+
 
 class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     by: str = Field("api", min_length=1, max_length=100)
 
 
 class SilenceBody(BaseModel):
-    matchers: list[str | dict[str, str]] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: list[MatcherText | dict[MatcherText, Annotated[str, StringConstraints(max_length=MAX_MATCHER)]]] = \
+        Field(min_length=1, max_length=MAX_MATCHERS)
     author: str = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=500)
-    starts_at: float | None = None
-    ends_at: float | None = None
+    starts_at: float | None = Field(None, gt=0, lt=MAX_EPOCH, allow_inf_nan=False)
+    ends_at: float | None = Field(None, gt=0, lt=MAX_EPOCH, allow_inf_nan=False)
     duration: Duration | None = None
+
+
+def _body_schema(model: type[BaseModel] | dict[str, Any], required: bool = True) -> dict[str, Any]:
+    """The request body as the OpenAPI schema shows it (the handlers read it themselves, after the token)."""
+    schema = model if isinstance(model, dict) else model.model_json_schema()
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
+
+
+ALERTMANAGER_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["version", "alerts"],
+    "properties": {"version": {"type": "string", "enum": ["4"]},
+                   "alerts": {"type": "array", "items": {
+                       "type": "object", "required": ["status", "labels"],
+                       "properties": {"status": {"type": "string", "enum": ["firing", "resolved"]},
+                                      "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                      "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                                      "startsAt": {"type": "string", "format": "date-time"},
+                                      "endsAt": {"type": "string", "format": "date-time"}}}}},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"description": why} for code, why in (
+    (400, "not JSON, or nested too deep"), (401, "no bearer token"), (403, "wrong token, or writes disabled"),
+    (413, "body over 1 MiB"), (422, "a field is invalid or too large (the message names it)"))}
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON (None when there is no body); 400 for what is not JSON or nests too deep."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise HTTPException(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except ValueError as exc:
+        raise HTTPException(400, f"the body is not JSON: {type(exc).__name__}") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise HTTPException(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    return data
+
+
+def _depth(data: Any) -> int:
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        if isinstance(value, dict):
+            stack.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, level + 1) for v in value)
+    return deepest
 
 
 def rule_table(service: AlertService) -> list[dict[str, Any]]:
@@ -56,12 +124,16 @@ def alerts_router(service: AlertService) -> APIRouter:
     async def list_alerts() -> dict[str, Any]:
         return {"alerts": service.active()}
 
-    @router.post("/alerts/{alert_id}/ack")
-    async def ack(alert_id: str, body: AckBody | None = None,
-                  authorization: str | None = Header(None)) -> dict[str, Any]:
-        authorize(authorization)
+    @router.post("/alerts/{alert_id}/ack", openapi_extra=_body_schema(AckBody, required=False), responses=ERRORS)
+    async def ack(alert_id: str, request: Request, authorization: str | None = Header(None)) -> dict[str, Any]:
+        authorize(authorization)  # before the body: a stranger learns nothing from a 422
+        data = await json_body(request)
         try:
-            return service.ack(alert_id, (body or AckBody()).by)
+            body = AckBody.model_validate(data) if data is not None else AckBody()
+        except ValidationError as exc:
+            raise HTTPException(422, _message(exc)) from None
+        try:
+            return service.ack(alert_id, body.by)
         except AckRefused as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -95,11 +167,12 @@ def alerts_router(service: AlertService) -> APIRouter:
         now = service.clock()
         return {"silences": [{**s.to_dict(), "state": s.state(now)} for s in service.silences.list()]}
 
-    @router.post("/silences", status_code=201)
+    @router.post("/silences", status_code=201, openapi_extra=_body_schema(SilenceBody), responses=ERRORS)
     async def add_silence(request: Request, authorization: str | None = Header(None)) -> dict[str, Any]:
         authorize(authorization)
+        data = await json_body(request)
         try:
-            body = SilenceBody.model_validate(await request.json())
+            body = SilenceBody.model_validate(data)
             now = service.clock()
             ends = body.ends_at if body.ends_at is not None else (
                 (body.starts_at or now) + body.duration if body.duration else None)
@@ -111,7 +184,7 @@ def alerts_router(service: AlertService) -> APIRouter:
             raise HTTPException(422, _message(exc)) from None
         return silence.to_dict()
 
-    @router.delete("/silences/{silence_id}")
+    @router.delete("/silences/{silence_id}", responses=ERRORS)
     async def expire_silence(silence_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
         authorize(authorization)
         try:
@@ -121,12 +194,13 @@ def alerts_router(service: AlertService) -> APIRouter:
         except SilenceError as exc:
             raise HTTPException(409, str(exc)) from None
 
-    @router.post("/alertmanager")
+    @router.post("/alertmanager", openapi_extra=_body_schema(ALERTMANAGER_SCHEMA), responses=ERRORS)
     async def alertmanager_webhook(request: Request, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Alertmanager's webhook receiver (payload version 4): delivered through our tiers and on-call."""
         authorize(authorization)
+        data = await json_body(request)
         try:
-            alerts = from_webhook(await request.json())
+            alerts = from_webhook(data)
         except (PayloadError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from None
         return {"received": service.receive(alerts)}

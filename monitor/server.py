@@ -1,7 +1,11 @@
-"""The monitor's HTTP server: /metrics, /health and /api/signals."""
+"""The monitor's HTTP server: /metrics, /health and /api/signals (and the alerts API and board).
+
+Every request body is capped at MAX_BODY: a larger one is answered 413 before a handler sees it.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.service import AlertService
 from monitor.alerts_api import alerts_router
@@ -17,10 +22,62 @@ from monitor.core.signals import CATALOG
 from monitor.exporter import SignalCollector
 from monitor.scheduler import ProbeScheduler
 
+MAX_BODY = 1 << 20  # 1 MiB: an Alertmanager webhook of hundreds of alerts fits; nothing we store needs more
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit` bytes, by its Content-Length or as it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(send)
+            return
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
 
 def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None,
                   slo_provider: Callable[[], list[dict[str, Any]]] | None = None) -> FastAPI:
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit)
     if alerts is not None:
         app.include_router(alerts_router(alerts))
         app.include_router(board_router(scheduler, alerts, slo_provider))

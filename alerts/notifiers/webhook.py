@@ -16,6 +16,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Kind, Notification
+from alerts.escape import safe_link
 from alerts.notifiers.channel import ChannelBase, secret_url
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
 from alerts.notifiers.outgoing import Outgoing
@@ -51,8 +52,8 @@ def alertmanager_payload(note: Notification, *, receiver: str, external_url: str
         annotations = {"summary": a.get("summary") or a["rule"]}
         if describe is not None and (text := describe(a)):
             annotations["description"] = text
-        if a.get("runbook"):
-            annotations["runbook_url"] = a["runbook"]
+        if runbook := safe_link(a.get("runbook")):
+            annotations["runbook_url"] = runbook
         ended = note.kind == Kind.RESOLVED or a.get("resolved_at") is not None
         alerts.append({
             "status": "resolved" if ended else "firing", "labels": labels, "annotations": annotations,

@@ -23,6 +23,7 @@ from alerts.ack import AckConfig
 from alerts.maintenance import MaintenanceWindows
 from alerts.notifiers.config import ChannelsConfig
 from alerts.oncall import OnCallConfig
+from alerts.routing import DEFAULTS as DEFAULT_ROUTES
 from alerts.routing import RoutingConfig
 from alerts.rules import Rule, RulesError, load_rules
 from alerts.silences import SilencesConfig
@@ -139,6 +140,33 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
+    def _channels_known(self) -> Config:
+        # A channel named in routing or in an escalation step but not configured would be dropped at delivery:
+        # a typo in the only paging channel would send pages to the log. The built-in defaults (sms, slack,
+        # email) are exempt: without those channels they go to the console, as documented.
+        known = set(self.channels.names())
+        configured = ", ".join(sorted(known)) or "none"
+        errors: list[InitErrorDetails] = []
+
+        def check(loc: Loc, names: list[str]) -> None:
+            for i, name in enumerate(names):
+                if name not in known:
+                    errors.append(_error((*loc, i), "unknown channel {name!r}: not in the channels: section "
+                                         "(configured: {configured})", name=name, configured=configured))
+
+        for tier, defaults in DEFAULT_ROUTES.items():
+            route = self.routing.route(tier)
+            for part in ("event", "normal", "fallback"):
+                if list(getattr(route, part)) != defaults[part]:
+                    check(("routing", tier.value, part), getattr(route, part))
+        if self.oncall is not None and "steps" in self.oncall.escalation.model_fields_set:
+            for i, step in enumerate(self.oncall.escalation.steps):
+                check(("oncall", "escalation", "steps", i, "channels"), step.channels)
+        if errors:
+            raise ValidationError.from_exception_data("Config", errors)
+        return self
+
+    @model_validator(mode="after")
     def _store_is_not_monitored(self) -> Config:
         # The monitor must keep working when the monitored database is down.
         dsn = self.store.dsn.get_secret_value() if self.store.dsn else None
@@ -187,8 +215,31 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
     if problems or config is None:
         raise ConfigError(source, sorted(problems, key=lambda p: p.line or 0))
     config = _resolve_paths(config, file.resolve().parent)
+    missing = [Problem(format_loc(loc), message, doc.locate(loc)[1]) for loc, message in _missing_paths(config)]
+    if missing:
+        raise ConfigError(source, sorted(missing, key=lambda p: p.line or 0))
     config._source = file.resolve()
     return config
+
+
+def _missing_paths(config: Config) -> list[tuple[Loc, str]]:
+    """Files and folders `run` reads at start or on every check (already resolved against the file's folder)."""
+    wanted: list[tuple[Loc, str | None, bool]] = [(("alerting", "templates_dir"), config.alerting.templates_dir, True)]
+    wanted += [(("targets", "http", i, "ca_file"), t.ca_file, False)
+               for i, t in enumerate(config.targets.http) if t.enabled]
+    for i, dep in enumerate(config.dependencies):
+        if dep.enabled:
+            wanted += [(("dependencies", i, "report_file"), dep.report_file if dep.mode == "report" else None, False),
+                       (("dependencies", i, "requirements"), dep.requirements, False)]
+    problems = []
+    for loc, path, folder in wanted:
+        if path is None:
+            continue
+        if folder and not os.path.isdir(path):
+            problems.append((loc, f"{path} is not a folder" if os.path.exists(path) else f"{path} does not exist"))
+        elif not folder and not os.path.isfile(path):
+            problems.append((loc, f"{path} is not a file" if os.path.exists(path) else f"{path} does not exist"))
+    return problems
 
 
 def _read(file: Path, source: str) -> str:

@@ -31,15 +31,22 @@ class Substituted:
 
 def substitute(data: Any, environ: Mapping[str, str]) -> Substituted:
     result = Substituted(None)
-    result.data = _walk(data, (), environ, result)
+    result.data = _walk(data, (), environ, result, {})
     return result
 
 
-def _walk(value: Any, loc: Loc, environ: Mapping[str, str], result: Substituted) -> Any:
-    if isinstance(value, dict):
-        return {k: _walk(v, (*loc, k), environ, result) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, (*loc, i), environ, result) for i, v in enumerate(value)]
+def _walk(value: Any, loc: Loc, environ: Mapping[str, str], result: Substituted, done: dict[int, Any]) -> Any:
+    # YAML aliases share one object: substitute it once and share the result too, so the walk (and the copy it
+    # builds) stays the size of the file, not of every alias expansion.
+    if isinstance(value, dict | list):
+        if id(value) in done:
+            return done[id(value)]
+        if isinstance(value, dict):
+            out: Any = {k: _walk(v, (*loc, k), environ, result, done) for k, v in value.items()}
+        else:
+            out = [_walk(v, (*loc, i), environ, result, done) for i, v in enumerate(value)]
+        done[id(value)] = out
+        return out
     if isinstance(value, str) and "${" in value:
         return _substitute_string(value, loc, environ, result)
     return value

@@ -7,7 +7,39 @@ from typing import Any
 
 import yaml
 
-from monitor.core.problems import ConfigError, Loc, Problem
+from monitor.core.problems import ConfigError, Loc, Problem, format_loc
+
+# Bounds on what one config document may build, so a hostile or broken file is refused in bounded time and
+# memory: nesting (the composer and every walk after it recurse) and the values the document expands to
+# once aliases are followed (nine anchors of nine aliases each would be 9**9 values: an "alias bomb").
+MAX_DEPTH = 64
+MAX_VALUES = 50_000
+
+
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, loc: Loc, mark: yaml.Mark | None) -> None:
+        super().__init__("too deep")
+        self.loc = loc
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that stops composing past MAX_DEPTH levels, before Python's recursion limit is reached."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str | int] = []  # where the composer is: mapping keys and sequence indexes
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        # The composer passes a value's key node, or an item's index; None while composing a key.
+        part = index.value if isinstance(index, yaml.ScalarNode) else index if isinstance(index, int) else "?"
+        self._path.append(part)
+        try:
+            if len(self._path) > MAX_DEPTH:
+                raise _TooDeep(tuple(self._path[1:6]), self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._path.pop()
 
 
 @dataclass(frozen=True)
@@ -48,13 +80,18 @@ class YamlDocument:
 
 def parse_yaml(text: str, source: str) -> YamlDocument:
     """Parse one YAML document; syntax errors become a ConfigError with line and column."""
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()
         if root is None:
             raise ConfigError(source, [Problem("", "the file is empty (expected sections: targets:, database:, ...)")])
+        _reject_alias_bombs(root, source)
         _reject_duplicate_keys(root, source)
         data = loader.construct_document(root)
+    except _TooDeep as exc:
+        line = exc.mark.line + 1 if exc.mark else None
+        raise ConfigError(source, [Problem(format_loc(exc.loc) + "...", f"nested more than {MAX_DEPTH} levels deep",
+                                           line)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # Only the parser's own words: no snippet of the file, which could hold a literal secret.
@@ -71,6 +108,38 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         raise ConfigError(source, [Problem("", "the top level must be a mapping of sections (targets:, store:, ...)",
                                            root.start_mark.line + 1)])
     return YamlDocument(root, data)
+
+
+def _reject_alias_bombs(root: yaml.Node, source: str) -> None:
+    """Refuse a document that expands to more than MAX_VALUES values through aliases, or that contains itself.
+
+    Counted on the node tree, each node once (its expanded size memoised), so the count itself is linear in
+    the file; recursion is bounded by MAX_DEPTH, which the composer has already enforced."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, loc: Loc) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(source, [Problem(format_loc(loc), "an alias refers to a value that contains it (a cycle)",
+                                               node.start_mark.line + 1)])
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k, loc) + size(v, (*loc, str(getattr(k, "value", "?")))) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(v, (*loc, i)) for i, v in enumerate(node.value))
+        open_nodes.discard(key)
+        sizes[key] = total
+        if total > MAX_VALUES:
+            raise ConfigError(source, [Problem(format_loc(loc), f"expands to more than {MAX_VALUES} values through "
+                                                                "aliases (*name): refused as an alias bomb",
+                                               node.start_mark.line + 1)])
+        return total
+
+    size(root, ())
 
 
 def _reject_duplicate_keys(node: yaml.Node, source: str) -> None:

@@ -6,6 +6,7 @@ and str are masked; `.get_secret_value()` is called only where the value is used
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -13,6 +14,9 @@ from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# Ten years: longer than any interval, retention or silence anyone means, short enough that adding it to a
+# timestamp or building a timedelta from it cannot overflow (99999999999999d would, at run time).
+MAX_DURATION = 3650 * 86400.0
 
 
 def parse_duration(value: object) -> float:
@@ -24,8 +28,12 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"invalid duration {value!r}: use seconds or a string like '30s', '5m', '1h'")
+    if math.isnan(seconds):
+        raise ValueError("duration must be a number of seconds, got NaN")
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than the 3650d maximum")
     return seconds
 
 
@@ -47,6 +55,8 @@ class TargetBase(BaseModel):
     def _timeout_fits(self) -> TargetBase:
         if self.timeout > self.interval:
             raise ValueError(f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s)")
+        if self.event_interval is not None and self.timeout > self.event_interval:
+            raise ValueError(f"timeout ({self.timeout:g}s) must not exceed event_interval ({self.event_interval:g}s)")
         return self
 
     def effective_interval(self, in_event: bool) -> float:
