@@ -127,8 +127,8 @@ class _Chromium:
         w, h = self.target.viewport
         heap = max(64, self.target.memory_mb // 2)
         argv = [self.target.executable, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-                "--remote-debugging-address=127.0.0.1", f"--window-size={w},{h}", f"--js-flags=--max-old-space-size={heap}",
-                "about:blank"]
+                "--remote-debugging-address=127.0.0.1", f"--window-size={w},{h}",
+                f"--js-flags=--max-old-space-size={heap}", "about:blank"]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
@@ -181,8 +181,8 @@ async def _load_page(target: BrowserTarget, endpoint: str, load: _Load) -> None:
             page.on("requestfailed", lambda r: load.failed_requests.setdefault(r.url[:200], str(r.failure)))
             page.on("response", lambda r: load.failed_requests.__setitem__(r.url[:200], str(r.status))
                     if r.status >= 400 else None)
-            page.on("console", lambda m: load.console_errors.append(f"{m.text[:300]} at {m.location.get('url', '')[:200]}")
-                    if m.type == "error" else None)
+            page.on("console", lambda m: load.console_errors.append(
+                f"{m.text[:300]} at {m.location.get('url', '')[:200]}") if m.type == "error" else None)
             page.on("pageerror", lambda e: load.console_errors.append(str(e)[:300]))
             try:
                 response = await page.goto(str(target.url), wait_until="load", timeout=0)

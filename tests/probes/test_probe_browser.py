@@ -36,7 +36,7 @@ class Page:
 class _Handler(BaseHTTPRequestHandler):
     page: Page
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path == "/":
             time.sleep(self.page.delay)
             asset = '<script src="/missing.js"></script>' if self.page.broken_asset else ""
