@@ -122,9 +122,18 @@ def build() -> dict[str, Any]:
                 steps=[(None, GREEN), (2, ORANGE), (4, RED)]),
         s.graph("browser_lcp_seconds", "Largest Contentful Paint", width=6, steps=[(None, GREEN), (2.5, ORANGE)]),
         s.graph("browser_cls", "Cumulative Layout Shift", width=6, steps=[(None, GREEN), (0.1, ORANGE)]),
+        s.graph("browser_ttfb_seconds", "Time to first byte", width=6),
+        s.graph("browser_dom_content_loaded_seconds", "DOMContentLoaded", width=6),
+        s.latest("browser_failed_requests", "Failed requests on the page", width=6, steps=[(None, GREEN), (1, ORANGE)]),
+        s.latest("browser_console_errors", "Console errors on the page", width=6, steps=[(None, GREEN), (1, ORANGE)]),
         s.graph("journey_step_latency_seconds", "Journey step latency", width=12),
+        s.graph("journey_duration_seconds", "Journey duration", width=12),
         s.graph("backup_restore_seconds", "Restore time (RTO)", width=12,
                 steps=[(None, GREEN), (900, ORANGE), (3600, RED)]),
+        s.latest("backup_restore_tables_missing", "Tables missing from the restored backup", width=6,
+                 steps=[(None, GREEN), (1, RED)]),
+        s.latest("backup_restore_row_deviation_ratio", "Row-count deviation of the restored backup", width=6,
+                 steps=[(None, GREEN), (0.1, RED)]),
     ]
     host = [
         s.graph("disk_used_ratio", "Disk used", width=12, steps=[(None, GREEN), (0.8, ORANGE), (0.9, RED)]),
