@@ -1,4 +1,4 @@
-"""`python -m app migrate | seed --attendees N | serve [--port P] [--workers N]`."""
+"""`python -m app migrate | seed --attendees N | backup --dir DIR | serve [--port P] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--attendees", type=int, default=500)
     seed.add_argument("--password", default=os.environ.get("SEED_PASSWORD", "converge-demo"))
     seed.add_argument("--synthetic-password", default=os.environ.get("SYNTHETIC_PASSWORD", "synthetic-check"))
+    dump = sub.add_parser("backup", help="pg_dump DATABASE_URL (custom format) into a folder")
+    dump.add_argument("--dir", default=os.environ.get("BACKUP_DIR", "./var/backups"))
     serve = sub.add_parser("serve", help="run the API under uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -46,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise SettingsError("--attendees must be >= 0")
             counts = run_seed(_database_url(), args.attendees, args.password, args.synthetic_password)
             print(f"seeded: {counts['attendees']} attendees, {counts['sessions']} sessions")
+        elif args.command == "backup":
+            from app.backup import backup
+
+            print(f"backup written: {backup(_database_url(), args.dir)}")
         else:
             return _serve(args.host, args.port, args.workers)
     except SettingsError as exc:

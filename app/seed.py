@@ -1,4 +1,5 @@
-"""Seed data: attendees, the three event days' sessions, and the synthetic monitoring account."""
+"""Seed data: attendees, the three event days' sessions, and the synthetic monitoring accounts (the monitor
+and its peer, both with the synthetic password)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ ROOMS = ("Main Hall", "Room A", "Room B", "Room C")
 TOPICS = ("Edge AI", "Maritime Autonomy", "Cyber Defense", "Space Systems", "Energy Resilience",
           "Undersea Sensing", "Logistics at Scale", "Human-Machine Teaming")
 SYNTHETIC_EMAIL = "synthetic-monitor@converge.test"
+SYNTHETIC_QR = "CNV-SYNTHETIC"
+# The critical-feature journey's other side: the QR code it scans and the recipient of its message.
+SYNTHETIC_PEER_EMAIL = "synthetic-peer@converge.test"
+SYNTHETIC_PEER_QR = "CNV-SYNTHETIC-PEER"
 
 
 def attendee_email(i: int) -> str:
@@ -31,7 +36,9 @@ def seed(database_url: str, attendees: int, password: str, synthetic_password: s
     # Seeded attendees are synthetic and share one password, so one Argon2 hash serves them all.
     shared_hash = hash_password(password)
     rows = [(attendee_email(i), f"Attendee {i}", shared_hash, attendee_qr(i)) for i in range(1, attendees + 1)]
-    rows.append((SYNTHETIC_EMAIL, "Synthetic Monitor", hash_password(synthetic_password), "CNV-SYNTHETIC"))
+    synthetic_hash = hash_password(synthetic_password)
+    rows.append((SYNTHETIC_EMAIL, "Synthetic Monitor", synthetic_hash, SYNTHETIC_QR))
+    rows.append((SYNTHETIC_PEER_EMAIL, "Synthetic Peer", synthetic_hash, SYNTHETIC_PEER_QR))
     sessions = []
     for day in EVENT_DAYS:
         for n in range(sessions_per_day):

@@ -110,6 +110,31 @@ def build() -> dict[str, Any]:
         s.graph("synthetic_duration_seconds", "Synthetic flow duration", width=12),
         s.graph("synthetic_step_latency_seconds", "Synthetic step latency", width=12),
     ]
+    # Spec 1 "< 2 s page load" (8.4 Core Web Vitals) and the checklist's critical features, from the browser and
+    # journey probes; backups verified by restoring them (spec 10: RTO, RPO).
+    user = [
+        s.latest("browser_page_ok", "Page loads", width=6, mappings=OK_FAILED),
+        s.latest("journey_success", "Critical-feature journey", width=6, mappings=OK_FAILED),
+        s.latest("backup_restore_success", "Backup restores", width=6, mappings=OK_FAILED),
+        s.latest("backup_restore_age_seconds", "Age of the newest restorable backup", width=6,
+                 steps=[(None, GREEN), (3600, ORANGE), (93600, RED)]),
+        s.graph("browser_load_seconds", "Page load time (real browser)", width=12,
+                steps=[(None, GREEN), (2, ORANGE), (4, RED)]),
+        s.graph("browser_lcp_seconds", "Largest Contentful Paint", width=6, steps=[(None, GREEN), (2.5, ORANGE)]),
+        s.graph("browser_cls", "Cumulative Layout Shift", width=6, steps=[(None, GREEN), (0.1, ORANGE)]),
+        s.graph("browser_ttfb_seconds", "Time to first byte", width=6),
+        s.graph("browser_dom_content_loaded_seconds", "DOMContentLoaded", width=6),
+        s.latest("browser_failed_requests", "Failed requests on the page", width=6, steps=[(None, GREEN), (1, ORANGE)]),
+        s.latest("browser_console_errors", "Console errors on the page", width=6, steps=[(None, GREEN), (1, ORANGE)]),
+        s.graph("journey_step_latency_seconds", "Journey step latency", width=12),
+        s.graph("journey_duration_seconds", "Journey duration", width=12),
+        s.graph("backup_restore_seconds", "Restore time (RTO)", width=12,
+                steps=[(None, GREEN), (900, ORANGE), (3600, RED)]),
+        s.latest("backup_restore_tables_missing", "Tables missing from the restored backup", width=6,
+                 steps=[(None, GREEN), (1, RED)]),
+        s.latest("backup_restore_row_deviation_ratio", "Row-count deviation of the restored backup", width=6,
+                 steps=[(None, GREEN), (0.1, RED)]),
+    ]
     host = [
         s.graph("disk_used_ratio", "Disk used", width=12, steps=[(None, GREEN), (0.8, ORANGE), (0.9, RED)]),
         s.latest("dependency_vulnerabilities", "Known vulnerabilities in dependencies", width=12,
@@ -118,7 +143,9 @@ def build() -> dict[str, Any]:
     return build_dashboard(
         UID, "Converge alerts and probes",
         "Firing alerts per tier, notifications sent and failed, and every check the monitor runs: probe "
-        "success and latency, HTTP and TLS, synthetic flows, disks and dependencies.",
+        "success and latency, HTTP and TLS, synthetic flows, real-browser page loads, the critical-feature journey, "
+        "backup restores, disks and dependencies.",
         [(None, firing), ("Alerts", alerts), ("Notifications", notifications), ("Probes", probes),
-         ("HTTP, TLS and synthetic checks", http), ("Disks and dependencies", host)],
+         ("HTTP, TLS and synthetic checks", http),
+         ("Page loads, critical features and backup restores", user), ("Disks and dependencies", host)],
         tags=("alerts",))

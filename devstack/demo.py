@@ -77,6 +77,7 @@ def demo() -> int:
                 backup_dir=var / "backups"))  # a real, fresh backup for the backup check
             api = private.api
             env.update(private.env())
+            env["RESTORE_SCRATCH_DSN"] = private.postgres.admin_url  # the restore check's scratch copy, same server
             print(f"PostgreSQL    {private.postgres.url}\nRedis         {private.redis.url}\nConverge API  {api.url}  "
                   f"(metrics {api.url}/metrics, health {api.url}/health)")
         except MissingBinaryError as exc:

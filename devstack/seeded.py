@@ -10,6 +10,8 @@ from __future__ import annotations
 SEED_PASSWORD = "converge-demo"  # `python -m app seed --password` default
 SYNTHETIC_PASSWORD = "synthetic-check"  # `--synthetic-password` default; monitor.yml's synthetic flow uses it too
 SYNTHETIC_EMAIL = "synthetic-monitor@converge.test"
+SYNTHETIC_PEER_EMAIL = "synthetic-peer@converge.test"  # the journey's peer, with the synthetic password
+SYNTHETIC_PEER_QR = "CNV-SYNTHETIC-PEER"
 
 
 def attendee_email(i: int) -> str:

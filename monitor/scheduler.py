@@ -32,8 +32,11 @@ from probes.registry import probe_for
 log = logging.getLogger("converge.monitor.scheduler")
 
 # The signal that says "this target is up" per kind: made unknown even before a first success.
-PRIMARY = {"http": "http_up", "synthetic": "synthetic_success", "api_metrics": "api_up", "postgres": "postgres_up",
-           "redis": "redis_up", "backup": "backup_success", "deps": "dependency_vulnerabilities"}
+PRIMARY = {"http": "http_up", "synthetic": "synthetic_success", "journey": "journey_success",
+           "browser": "browser_page_ok", "api_metrics": "api_up", "postgres": "postgres_up", "redis": "redis_up",
+           "backup": "backup_success", "backup_restore": "backup_restore_success", "deps": "dependency_vulnerabilities"}
+# Kinds whose series carry the target's name in another label than `target`.
+NAME_LABEL = {"synthetic": "flow", "journey": "journey"}
 HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only catches one that does not
 RETUNE_EVERY = 60.0
 MAX_CONCURRENT_PROBES = 64  # beyond this, connection pools and the event loop spend more than they check
@@ -41,12 +44,12 @@ FIRST_RUN_SPREAD = 5.0  # first runs spread over up to this many seconds, so tar
 
 
 def target_labels(target: AnyTarget) -> dict[str, str]:
-    return {"flow": target.name} if target.kind == "synthetic" else {"target": target.name}
+    return {NAME_LABEL.get(target.kind, "target"): target.name}
 
 
 def belongs_to(obs: Observation, target: AnyTarget) -> bool:
-    return obs.labels.get("target") == target.name or (target.kind == "synthetic"
-                                                       and obs.labels.get("flow") == target.name)
+    return obs.labels.get("target") == target.name or (target.kind in NAME_LABEL
+                                                       and obs.labels.get(NAME_LABEL[target.kind]) == target.name)
 
 
 class ProbeScheduler:

@@ -27,6 +27,8 @@ from probes.base import ProbeContext
 from probes.proc import TIMEOUT_SHARE, describe_exit, run_command
 
 KIND = "backup"
+
+
 @dataclass(frozen=True, slots=True)
 class _Verdict:
     success: bool
@@ -37,7 +39,7 @@ class _Verdict:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _newest_file(directory: str, pattern: str, now: float) -> _Verdict:
+def newest_file(directory: str, pattern: str, now: float) -> _Verdict:
     root = Path(directory)
     if not root.exists():
         return _Verdict(False, f"backup directory {directory} does not exist")
@@ -116,7 +118,7 @@ async def run(target: BackupTarget, ctx: ProbeContext) -> list[Observation]:
         verdict = await _command_verdict(target, list(target.command), now)
     else:
         assert target.directory is not None  # BackupTarget guarantees exactly one source
-        verdict = await asyncio.to_thread(_newest_file, target.directory, target.pattern, now)
+        verdict = await asyncio.to_thread(newest_file, target.directory, target.pattern, now)
     labels = {"target": target.name}
     why_unknown = verdict.error or verdict.age_error or "not reported"
     details = dict(verdict.details)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 STDERR_TAIL_LINES = 10
@@ -37,14 +37,15 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-async def run_command(argv: Sequence[str], timeout: float) -> CommandResult:
+async def run_command(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> CommandResult:
     """Run argv (no shell) with stdin closed; kill its whole process group at `timeout` or on cancel.
 
+    `env` replaces the environment (secrets such as PGPASSWORD go there, never into argv).
     Raises OSError when the executable cannot be started.
     """
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        stderr=asyncio.subprocess.PIPE, start_new_session=True, env=None if env is None else dict(env),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

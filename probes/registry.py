@@ -7,7 +7,8 @@ from typing import Any
 
 from probes.base import Probe
 
-KINDS = ("http", "synthetic", "api_metrics", "postgres", "redis", "backup", "disk", "deps")
+KINDS = ("http", "synthetic", "journey", "browser", "api_metrics", "postgres", "redis", "backup", "backup_restore",
+         "disk", "deps")
 
 
 def probe_for(kind: str) -> Probe:

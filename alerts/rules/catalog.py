@@ -66,7 +66,34 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "summary": "The synthetic user flow {flow} (log in, then list the sessions) fails",
      "runbook": "See the failing step in the probe's details (status, latency). Try /v1/auth/login by hand; check "
                 "the auth service, the database and Redis alerts, and the last deploy; roll back if it broke login."},
+    # The deployment checklist's "Verify critical features (login, QR scan, RSVP, messaging)", every couple of
+    # minutes by the synthetic journey (probes/journey.py). Critical: it pages inside the event window.
+    {"name": "CriticalJourneyFailing", "tier": "critical", "signal": "journey_success",
+     "comparison": "==", "threshold": 0, "for": "4m", "keep_firing_for": "2m",
+     "event": {"for": "1m", "keep_firing_for": "1m"},
+     "summary": "The critical-feature journey {journey} fails (login, sessions, RSVP, QR connection, messaging)",
+     "runbook": "The probe's details name the failing step and why (status, timeout, no websocket delivery). Try that "
+                "feature by hand; check the database, Redis and the last deploy; roll back if a deploy broke it."},
     # ---- high: Slack ----
+    # Spec 1: "< 2 s page load", measured in a real browser (probes/browser.py). A page that does not load at all,
+    # or takes over 4 s, is high; over 2 s medium (below). Browser loads run every 2 min, every minute in the event.
+    {"name": "PageLoadFailed", "tier": "high", "signal": "browser_page_ok", "comparison": "==", "threshold": 0,
+     "for": "4m", "keep_firing_for": "2m", "event": {"for": "1m", "keep_firing_for": "1m"},
+     "summary": "The page {target} does not load in a real browser",
+     "runbook": "The probe's details say why (status, timeout, connection). Open the page; check the frontend "
+                "hosting, the CDN and the last frontend deploy."},
+    {"name": "PageLoadVerySlow", "tier": "high", "signal": "browser_load_seconds",
+     "comparison": ">", "threshold": 4.0, "clear_threshold": 3.5, "for": "6m", "keep_firing_for": "4m",
+     "event": {"for": "2m", "keep_firing_for": "2m"},
+     "summary": "The page {target} takes {value} to load (threshold {threshold})",
+     "runbook": "See the probe's time to first byte (server) against the load time (assets); the failed requests "
+                "and console errors; the API's p95 and the CDN."},
+    # Spec 10: "Daily backups + verification", "Backup restoration tested" (probes/backup_restore.py).
+    {"name": "BackupRestoreFailed", "tier": "high", "signal": "backup_restore_success", "comparison": "==",
+     "threshold": 0, "keep_firing_for": "30m",
+     "summary": "The newest backup of {target} does not restore or fails its integrity checks",
+     "runbook": "The probe's details say which: pg_restore's error (a damaged or truncated dump), missing tables or "
+                "row counts off. Take a fresh backup now (`python -m app backup`) and check that one restores."},
     {"name": "LatencyP95High", "tier": "high", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
      "comparison": ">", "threshold": 2.0, "clear_threshold": 1.8, "for": "5m", "keep_firing_for": "5m",
      "event": {"threshold": 1.5, "clear_threshold": 1.3, "for": "2m"},
@@ -156,6 +183,25 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
      "runbook": "Read the Redis log for the AOF error (disk full, permissions); until it is fixed Redis refuses "
                 "writes and recent changes are not durable."},
     # ---- medium: Slack, low priority ----
+    {"name": "PageLoadSlow", "tier": "medium", "signal": "browser_load_seconds",
+     "comparison": ">", "threshold": 2.0, "clear_threshold": 1.8, "for": "10m", "keep_firing_for": "4m",
+     "event": {"for": "3m", "keep_firing_for": "2m"},
+     "summary": "The page {target} takes {value} to load (spec: under {threshold})",
+     "runbook": "Compare time to first byte with the load time: a slow server or slow assets (size, CDN). Check the "
+                "LCP and the failed requests in the probe's details."},
+    # RTO (spec 10): critical services < 1 h, < 15 min during the event. The restore of the dump is its part.
+    {"name": "BackupRestoreSlowerThanRto", "tier": "medium", "signal": "backup_restore_seconds",
+     "comparison": ">", "threshold": 3600, "keep_firing_for": "1h", "event": {"threshold": 900},
+     "summary": "Restoring the newest backup of {target} took {value}, over the RTO of {threshold}",
+     "runbook": "The database outgrew the recovery objective: restore into a larger instance, trim or archive old "
+                "data, or rely on a replica/point-in-time recovery for the event."},
+    # RPO from dumps (spec 10.3): daily backups normally (26 h with slack), hourly during the event (1 h); the event's
+    # 15-minute RPO comes from WAL archiving on top of the hourly dumps (WalArchiveFailing).
+    {"name": "BackupRestoreOlderThanRpo", "tier": "medium", "signal": "backup_restore_age_seconds",
+     "comparison": ">", "threshold": 93600, "keep_firing_for": "30m", "event": {"threshold": 3600},
+     "summary": "The newest restorable backup of {target} is {value} old (RPO {threshold})",
+     "runbook": "The backup job is behind its schedule (hourly during the event): run `python -m app backup` now and "
+                "check the job's schedule and log."},
     {"name": "LatencyP95Elevated", "tier": "medium", "signal": "api_latency_p95_seconds", "labels": {"route": "*"},
      "comparison": ">", "threshold": 1.0, "clear_threshold": 0.9, "for": "5m", "keep_firing_for": "5m",
      "event": {"threshold": 0.8, "clear_threshold": 0.7, "for": "2m"},

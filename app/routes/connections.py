@@ -31,3 +31,13 @@ async def connect(body: ScanRequest, attendee: int = Depends(current_attendee),
         return JSONResponse({"connected_id": other[0], "new": False})
     CONNECTIONS.inc()
     return JSONResponse({"connected_id": other[0], "new": True}, status_code=201)
+
+
+@router.delete("/v1/connections/{connected_id}")
+async def disconnect(connected_id: int, attendee: int = Depends(current_attendee),
+                     res: Resources = Depends(resources)) -> dict[str, object]:
+    async with res.pool.connection() as conn:
+        gone = await (await conn.execute(
+            "DELETE FROM connections WHERE attendee_id = %s AND connected_id = %s RETURNING 1",
+            (attendee, connected_id))).fetchone()
+    return {"connected_id": connected_id, "existed": gone is not None}

@@ -55,3 +55,15 @@ async def list_messages(attendee: int = Depends(current_attendee), res: Resource
             (attendee, attendee, limit))).fetchall()
     return {"messages": [{"id": r[0], "sender_id": r[1], "recipient_id": r[2], "body": r[3],
                           "created_at": r[4].isoformat()} for r in rows]}
+
+
+@router.delete("/v1/messages/{message_id}")
+async def delete_message(message_id: int, attendee: int = Depends(current_attendee),
+                         res: Resources = Depends(resources)) -> dict[str, object]:
+    """The sender takes a message back; nobody else can delete it."""
+    async with res.pool.connection() as conn:
+        gone = await (await conn.execute("DELETE FROM messages WHERE id = %s AND sender_id = %s RETURNING 1",
+                                         (message_id, attendee))).fetchone()
+    if gone is None:
+        raise HTTPException(status_code=404, detail="message not found")
+    return {"id": message_id, "deleted": True}

@@ -63,3 +63,12 @@ async def rsvp(session_id: int, attendee: int = Depends(current_attendee),
         await conn.execute("INSERT INTO rsvps (session_id, attendee_id) VALUES (%s, %s)", (session_id, attendee))
     RSVPS.inc()
     return JSONResponse({"session_id": session_id, "status": "confirmed", "new": True}, status_code=201)
+
+
+@router.delete("/v1/sessions/{session_id}/rsvp")
+async def cancel_rsvp(session_id: int, attendee: int = Depends(current_attendee),
+                      res: Resources = Depends(resources)) -> dict[str, object]:
+    async with res.pool.connection() as conn:
+        gone = await (await conn.execute("DELETE FROM rsvps WHERE session_id = %s AND attendee_id = %s RETURNING 1",
+                                         (session_id, attendee))).fetchone()
+    return {"session_id": session_id, "status": "cancelled", "existed": gone is not None}

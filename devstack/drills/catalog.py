@@ -16,7 +16,7 @@ class Drill:
     name: str
     expected: tuple[str, ...]  # alert rules; the first of them to be notified is the drill's alert
     needs: tuple[str, ...]
-    watches: str  # the target kind whose probe sees the fault: http, api_metrics, postgres, redis, tls
+    watches: str  # the target kind whose probe sees the fault: http, api_metrics, postgres, redis, tls, journey
     summary: str
     extra_fire: float = 0.0  # allowance beyond `for` + probe/evaluation intervals, seconds
     extra_resolve: float = 0.0
@@ -44,6 +44,8 @@ DRILLS: tuple[Drill, ...] = (
           extra_resolve=60),  # when the IP cannot be dropped, the count falls when the minute rolls over
     Drill("redis-memory", ("RedisMemoryHigh",), (REDIS,), "redis",
           "fill Redis to between the threshold and maxmemory with expiring keys; delete them"),
+    Drill("journey-step", ("CriticalJourneyFailing",), (FAULTS,), "journey",
+          "the journey's QR-connection step answers 500 (PUT /internal/faults on /v1/connections); remove it"),
     Drill("cert-expiry", ("TlsCertExpiring",), (TLS,), "tls",
           "serve a certificate expiring in 3 days; swap in a fresh one"),
 )

@@ -51,6 +51,7 @@ RULE_OVERRIDES: dict[str, tuple[dict[str, Any], str]] = {
                       f"10000/min -> {DDOS_THRESHOLD}/min (clears below 80% of it, as the default); keep firing "
                       "5m -> 1s"),
     "RedisMemoryHigh": (_fast("2s"), "for 5m (event 2m), keep firing 5m -> 2s/1s; threshold unchanged"),
+    "CriticalJourneyFailing": (_fast("2s"), "for 4m (event 1m) -> 2s: two failed journeys page"),
     "TlsCertExpiring": (_fast("1s", "0s"), "for 5m -> 1s; threshold unchanged (7 days, 14 in the event)"),
 }
 
@@ -60,7 +61,11 @@ def event_window(today: date | None = None) -> dict[str, str]:
     return {"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=1)), "timezone": EVENT_TZ}
 
 
-def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, monitor_port: int) -> dict[str, Any]:
+JOURNEY_INTERVAL = 3.0  # two Argon2 logins per journey: 1 s would be tight on 2 cores
+
+
+def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, monitor_port: int,
+                 synthetic_password: str = "synthetic-check") -> dict[str, Any]:
     """The config as plain data (written as YAML); the DSN and Redis URL come from the environment."""
     every = {"interval": PROBE_INTERVAL, "event_interval": PROBE_INTERVAL, "timeout": PROBE_INTERVAL}
     return {
@@ -72,6 +77,11 @@ def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, m
                  "event_interval": TLS_INTERVAL, "timeout": TLS_INTERVAL},
             ],
             "api_metrics": [{"name": "api-metrics", "urls": [f"{api_url}/metrics"], "window": API_WINDOW, **every}],
+            "journey": [{"name": "critical-features", "base_url": api_url, "interval": JOURNEY_INTERVAL,
+                         "event_interval": JOURNEY_INTERVAL, "timeout": JOURNEY_INTERVAL,
+                         "email": "synthetic-monitor@converge.test", "password": synthetic_password,
+                         "peer_email": "synthetic-peer@converge.test", "peer_password": synthetic_password,
+                         "peer_qr_code": "CNV-SYNTHETIC-PEER"}],
         },
         "database": [{"name": "postgres", "dsn": f"${{{ENV_DSN}}}", **every}],
         "redis": [{"name": "redis", "url": f"${{{ENV_REDIS}}}", **every}],

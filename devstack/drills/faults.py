@@ -149,6 +149,11 @@ def error_spec(stack: Stack) -> dict[str, object]:
     return {"error_ratio": min(1.0, max(0.5, threshold * 3)), "prefix": "/v1/"}
 
 
+def journey_step_spec(stack: Stack) -> dict[str, object]:
+    """Every QR scan fails: the journey's qr-connect step, and only it (the other routes keep working)."""
+    return {"error_ratio": 1.0, "prefix": "/v1/connections"}
+
+
 class IpFlood(Fault):
     """Requests from one IP until its per-minute count is 30% over the threshold; removal drops its count."""
 
@@ -281,6 +286,7 @@ def make_fault(name: str) -> Fault:
         "error-burst": lambda: ApiFault(error_spec, pause=0.1),
         "ip-flood": IpFlood,
         "redis-memory": RedisMemory,
+        "journey-step": lambda: ApiFault(journey_step_spec, pause=0.2),
         "cert-expiry": CertExpiry,
     }
     return makers[name]()

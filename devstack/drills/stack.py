@@ -286,7 +286,7 @@ def own_stack(say: Say, work_dir: Path) -> Iterator[Stack]:
         port = free_port()
         config_path = work_dir / "drill-monitor.yml"
         data = drill_config(api_url=api.url, tls_url=tls.url, ca_file=tls.ca.ca_file, work_dir=work_dir,
-                            monitor_port=port)
+                            monitor_port=port, synthetic_password=SYNTHETIC_PASSWORD)
         config_path.write_text(_config_header() + yaml.safe_dump(data, sort_keys=False))
         env = {ENV_DSN: pg.url, ENV_REDIS: redis.url}
         monitor = MonitorServer(config_path, port, env=env, log_dir=str(work_dir))

@@ -42,7 +42,15 @@ from monitor.config.sections import (
 )
 from monitor.core.problems import ConfigError, Loc, Problem, format_loc
 from monitor.core.sections import EventWindow, Section
-from monitor.core.targets import AnyTarget, BackupTarget, DepsTarget, DiskTarget, PostgresTarget, RedisTarget
+from monitor.core.targets import (
+    AnyTarget,
+    BackupRestoreTarget,
+    BackupTarget,
+    DepsTarget,
+    DiskTarget,
+    PostgresTarget,
+    RedisTarget,
+)
 from slo.alerting import slo_alert_rules
 from slo.spec import SlosConfig, cross_check
 
@@ -58,6 +66,7 @@ class Config(Section):
     database: list[PostgresTarget] = Field(default_factory=list)
     redis: list[RedisTarget] = Field(default_factory=list)
     backups: list[BackupTarget] = Field(default_factory=list)
+    restore_checks: list[BackupRestoreTarget] = Field(default_factory=list)
     disks: list[DiskTarget] = Field(default_factory=list)
     dependencies: list[DepsTarget] = Field(default_factory=list)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -104,8 +113,10 @@ class Config(Section):
         """Every target, enabled or not, with its place in the file, in file-section order."""
         sections: list[tuple[Loc, list[Any]]] = [
             (("targets", "http"), self.targets.http), (("targets", "synthetic"), self.targets.synthetic),
+            (("targets", "journey"), self.targets.journey), (("targets", "browser"), self.targets.browser),
             (("targets", "api_metrics"), self.targets.api_metrics), (("database",), self.database),
-            (("redis",), self.redis), (("backups",), self.backups), (("disks",), self.disks),
+            (("redis",), self.redis), (("backups",), self.backups), (("restore_checks",), self.restore_checks),
+            (("disks",), self.disks),
             (("dependencies",), self.dependencies),
         ]
         for prefix, targets in sections:
@@ -273,6 +284,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "targets": config.targets.model_copy(update={
             "http": [t.model_copy(update={"ca_file": opt(t.ca_file)}) for t in config.targets.http]}),
         "backups": [t.model_copy(update={"directory": opt(t.directory)}) for t in config.backups],
+        "restore_checks": [t.model_copy(update={"directory": resolve(t.directory)}) for t in config.restore_checks],
         "disks": [t.model_copy(update={"paths": [resolve(p) for p in t.paths]}) for t in config.disks],
         "dependencies": [t.model_copy(update={"report_file": opt(t.report_file), "requirements": opt(t.requirements)})
                          for t in config.dependencies],

@@ -20,7 +20,14 @@ from pydantic import (
 
 from alerts.model import Tier
 from monitor.core.sections import Section
-from monitor.core.targets import ApiMetricsTarget, Duration, HttpTarget, SyntheticTarget
+from monitor.core.targets import (
+    ApiMetricsTarget,
+    BrowserTarget,
+    Duration,
+    HttpTarget,
+    JourneyTarget,
+    SyntheticTarget,
+)
 
 DEFAULT_STORE_PATH = "./var/monitor.sqlite3"
 DEFAULT_PORT = 9464  # the monitor's /metrics, API and board; clear of the API (8000) and Prometheus (9090)
@@ -31,6 +38,8 @@ class ApiTargets(Section):
 
     http: list[HttpTarget] = Field(default_factory=list)
     synthetic: list[SyntheticTarget] = Field(default_factory=list)
+    journey: list[JourneyTarget] = Field(default_factory=list)
+    browser: list[BrowserTarget] = Field(default_factory=list)
     api_metrics: list[ApiMetricsTarget] = Field(default_factory=list)
 
 

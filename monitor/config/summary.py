@@ -12,10 +12,13 @@ from monitor.core.redact import safe_url
 from monitor.core.targets import (
     AnyTarget,
     ApiMetricsTarget,
+    BackupRestoreTarget,
     BackupTarget,
+    BrowserTarget,
     DepsTarget,
     DiskTarget,
     HttpTarget,
+    JourneyTarget,
     PostgresTarget,
     RedisTarget,
     SyntheticTarget,
@@ -35,6 +38,12 @@ def where(target: AnyTarget) -> str:
     if isinstance(target, SyntheticTarget):
         steps = " -> ".join(f"{s.method} {s.path}" for s in target.steps)
         return f"{safe_url(str(target.base_url))}: {steps}"
+    if isinstance(target, JourneyTarget):
+        return f"{safe_url(str(target.base_url))}: login, sessions, RSVP, QR connection, message, websocket"
+    if isinstance(target, BrowserTarget):
+        return f"chromium {safe_url(str(target.url))}"
+    if isinstance(target, BackupRestoreTarget):
+        return f"restore {target.directory}/{target.pattern} into {target.scratch_database}"
     if isinstance(target, ApiMetricsTarget):
         return ", ".join(safe_url(str(u)) for u in target.urls) + f" (window {format_duration(target.window)})"
     if isinstance(target, PostgresTarget):

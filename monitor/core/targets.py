@@ -10,6 +10,8 @@ import math
 import re
 from typing import Annotated, Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -107,6 +109,43 @@ class SyntheticTarget(TargetBase):
     verify_tls: bool = True
 
 
+class JourneyTarget(TargetBase):
+    """The critical features as one synthetic user (probes/journey.py): log in, list the sessions, RSVP,
+    connect by QR code with the synthetic peer, send it a message and receive it over its websocket."""
+
+    kind: Literal["journey"] = "journey"
+    interval: Duration = 120.0
+    timeout: Duration = 30.0
+    base_url: AnyHttpUrl
+    email: str = Field(min_length=3)
+    password: SecretStr
+    # The second synthetic account: the QR connection's and the message's other side.
+    peer_email: str = Field(min_length=3)
+    peer_password: SecretStr
+    peer_qr_code: str = Field(min_length=1, max_length=64)
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _two_accounts(self) -> JourneyTarget:
+        if self.email.lower() == self.peer_email.lower():
+            raise ValueError("peer_email must be another account than email (a QR connection needs two)")
+        return self
+
+
+class BrowserTarget(TargetBase):
+    """A page loaded in headless Chromium (probes/browser.py): timings, Core Web Vitals, failures."""
+
+    kind: Literal["browser"] = "browser"
+    interval: Duration = 120.0
+    timeout: Duration = 30.0
+    url: AnyHttpUrl
+    executable: str = "/usr/bin/chromium"
+    # After the load event, wait this long for late layout shifts and the final LCP candidate.
+    settle: Duration = 0.5
+    memory_mb: int = Field(768, ge=128, le=8192)  # the browser's processes together; killed above it
+    viewport: tuple[int, int] = (1280, 800)
+
+
 class ApiMetricsTarget(TargetBase):
     kind: Literal["api_metrics"] = "api_metrics"
     # One /metrics URL per API instance; requests per instance = total / number of instances.
@@ -152,6 +191,51 @@ class BackupTarget(TargetBase):
         return self
 
 
+_RESTORE_TABLES = ["attendees", "sessions", "rsvps", "connections", "messages"]
+Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+
+
+def dsn_database(dsn: str) -> tuple[str, str, str]:
+    """(host, port, database) a libpq DSN (URL or key=value) points at, with libpq's defaults filled in."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise ValueError("is not a valid PostgreSQL DSN (value hidden)") from None
+    host = str(params.get("host") or "localhost")
+    host = "localhost" if host in ("127.0.0.1", "::1") or host.startswith("/") else host.lower()
+    return host, str(params.get("port") or "5432"), str(params.get("dbname") or params.get("user") or "")
+
+
+class BackupRestoreTarget(TargetBase):
+    """Restore the newest dump into a scratch database, check it, time it, drop it (probes/backup_restore.py)."""
+
+    kind: Literal["backup_restore"] = "backup_restore"
+    interval: Duration = 3600.0
+    timeout: Duration = 900.0
+    directory: str
+    pattern: str = "*.dump"
+    # The database the dumps are taken of: its tables and row counts are what the restored copy must show.
+    source_dsn: SecretStr
+    # A database on the server that hosts the scratch copy (e.g. .../postgres); needs CREATEDB.
+    scratch_dsn: SecretStr
+    scratch_database: Identifier = "converge_restore_check"
+    key_tables: list[Identifier] = Field(default_factory=lambda: list(_RESTORE_TABLES), min_length=1)
+    row_tolerance: float = Field(0.10, ge=0, le=1)  # |restored - source| / source, per key table
+    pg_restore: str = "pg_restore"  # a name looked up on PATH and in /usr/lib/postgresql/*/bin, or a path
+
+    @model_validator(mode="after")
+    def _never_the_source(self) -> BackupRestoreTarget:
+        source = dsn_database(self.source_dsn.get_secret_value())
+        scratch = dsn_database(self.scratch_dsn.get_secret_value())
+        if source[:2] == scratch[:2] and self.scratch_database == source[2]:
+            raise ValueError(f"scratch_database {self.scratch_database!r} is the source database itself: the "
+                             "restore check drops it; name a scratch database of its own")
+        if self.scratch_database == scratch[2]:
+            raise ValueError(f"scratch_database {self.scratch_database!r} is the database scratch_dsn connects to: "
+                             "name another one (scratch_dsn is where it is created and dropped from)")
+        return self
+
+
 class DiskTarget(TargetBase):
     kind: Literal["disk"] = "disk"
     paths: list[str] = Field(min_length=1)
@@ -176,5 +260,6 @@ class DepsTarget(TargetBase):
         return self
 
 
-AnyTarget = (HttpTarget | SyntheticTarget | ApiMetricsTarget | PostgresTarget | RedisTarget | BackupTarget
-             | DiskTarget | DepsTarget)
+AnyTarget = (HttpTarget | SyntheticTarget | JourneyTarget | BrowserTarget | ApiMetricsTarget | PostgresTarget
+             | RedisTarget | BackupTarget
+             | BackupRestoreTarget | DiskTarget | DepsTarget)

@@ -87,7 +87,8 @@ def test_the_api_answers_health_with_the_stacks_postgres_and_redis(started: Priv
 def test_the_api_is_seeded_with_the_credentials_devstack_knows(started: PrivateStack) -> None:
     url = started.api.url
     for email, password in ((seeded.attendee_email(3), "stack-test-pw"),
-                            (seeded.SYNTHETIC_EMAIL, "stack-synthetic-pw")):
+                            (seeded.SYNTHETIC_EMAIL, "stack-synthetic-pw"),
+                            (seeded.SYNTHETIC_PEER_EMAIL, "stack-synthetic-pw")):
         r = httpx.post(f"{url}/v1/auth/login", json={"email": email, "password": password}, timeout=10)
         assert r.status_code == 200, (email, r.text)
     assert httpx.post(f"{url}/v1/auth/login", timeout=10,
@@ -97,6 +98,8 @@ def test_the_api_is_seeded_with_the_credentials_devstack_knows(started: PrivateS
 
 def test_devstack_mirrors_the_apps_seed_data() -> None:
     assert seeded.SYNTHETIC_EMAIL == app_seed.SYNTHETIC_EMAIL
+    assert (seeded.SYNTHETIC_PEER_EMAIL, seeded.SYNTHETIC_PEER_QR) == (app_seed.SYNTHETIC_PEER_EMAIL,
+                                                                       app_seed.SYNTHETIC_PEER_QR)
     for i in (1, 42, 99999):
         assert seeded.attendee_email(i) == app_seed.attendee_email(i)
         assert seeded.attendee_qr(i) == app_seed.attendee_qr(i)
@@ -121,7 +124,7 @@ def test_parts_start_one_at_a_time_and_stop_together() -> None:
         stack.start()  # adds PostgreSQL, migrated and seeded; Redis is left running
         assert set(stack.pids()) == {"postgres", "redis"}
         with psycopg.connect(stack.postgres.url) as conn:
-            assert conn.execute("SELECT count(*) FROM attendees").fetchone() == (3,)
+            assert conn.execute("SELECT count(*) FROM attendees").fetchone() == (4,)  # + the two synthetic accounts
         footprint = Footprint(stack)
     finally:
         stack.stop()

@@ -24,8 +24,10 @@ def test_shipped_monitor_yml_validates_without_env_vars() -> None:
     config = load_config(REPO / "monitor.yml", environ={})
     kinds = [(t.name, t.kind) for t in config.all_targets()]
     assert kinds == [("api-health", "http"), ("frontend", "http"), ("login-and-sessions", "synthetic"),
+                     ("critical-features", "journey"), ("frontend-page", "browser"),
                      ("api-metrics", "api_metrics"), ("postgres", "postgres"), ("redis", "redis"),
-                     ("backups", "backup"), ("disks", "disk"), ("python-deps", "deps")]
+                     ("backups", "backup"), ("backup-restore", "backup_restore"), ("disks", "disk"),
+                     ("python-deps", "deps")]
     assert str(config.targets.http[0].url) == "http://127.0.0.1:8000/health"
     login = config.targets.synthetic[0].steps[0]
     assert login.path == "/v1/auth/login" and login.json_body is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alerts.engine import AlertEngine
 from alerts.model import State
@@ -34,3 +34,18 @@ class ShippedRules:
 
     def firing(self, rule: str | None = None) -> set[str]:
         return {a.rule for a in self.engine.alerts((State.FIRING,)) if rule is None or a.rule == rule}
+
+
+def fires_when_held(rule_name: str, observations: Iterable[Observation], in_event: bool, interval: float = 30.0,
+                    start: float = 1_769_600_000.0) -> bool:
+    """Whether the shipped rule fires when a probe keeps returning these observations every `interval`
+    seconds, for the rule's `for` (in this mode) and two more runs."""
+    rules = ShippedRules(in_event)
+    rule = next(r for r in rules.engine.rules if r.name == rule_name)
+    held = list(observations)
+    now = start
+    while now - start <= rule.params(in_event).for_ + 2 * interval:
+        if rule_name in rules.evaluate([replace(o, timestamp=now) for o in held], now):
+            return True
+        now += interval
+    return False
