@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_lib
 import trustme
 import yaml
 from websockets.sync.client import ClientConnection, connect
@@ -67,7 +68,9 @@ class Traffic:
             self.tokens = [self._login(client, i) for i in range(1, 6)]
             self.session_ids = [s["id"] for s in client.get("/v1/sessions").json()["sessions"]]
         ws_url = self.base_url.replace("http://", "ws://")
-        self.sockets = [self._exits.enter_context(connect(f"{ws_url}/v1/ws?token={t}")) for t in self.tokens[:2]]
+        # No keepalive pings: on a loaded machine a late pong closes the socket and the gauge drops to 0.
+        self.sockets = [self._exits.enter_context(connect(f"{ws_url}/v1/ws?token={t}", ping_interval=None))
+                        for t in self.tokens[:2]]
         self._thread.start()
         return self
 
@@ -177,6 +180,12 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
                tls_site: tuple[FakeHttpServer, str], slack: RecordingServer,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePrometheus]:
     base = tmp_path_factory.mktemp("dash-monitor")
+    # Persistence as spec 10.1 runs it (RDB snapshots and AOF), so the Redis persistence panels have data;
+    # the shared test Redis runs without it, and gets its settings back afterwards.
+    persistence = redis_lib.Redis.from_url(redis_server.url)
+    before = {k: persistence.config_get(k)[k] for k in ("appendonly", "save")}
+    persistence.config_set("appendonly", "yes")
+    persistence.config_set("save", "3600 1")
     config = _monitor_config(base, api, tls_site, slack)
     path = base / "monitor.yml"
     path.write_text(yaml.safe_dump(config))
@@ -198,6 +207,8 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
         yield prom
     finally:
         prom.cleanup()
+        for key, value in before.items():
+            persistence.config_set(key, value)
         monitor.stop()
 
 
