@@ -24,7 +24,8 @@ its start, but it does not fire while unknown: it fires on the first known value
 
 Contract: pass the latest observation of every series each cycle (the store's latest values); a series
 that is not passed at all is not evaluated and its alerts hold. Event mode (`in_event`) picks each rule's
-event override at each evaluation. Transitions carry a copy of the alert as it was at that moment.
+event override (and, inside a deploy window, its deploy override) at each evaluation.
+Transitions carry a copy of the alert as it was at that moment.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ class AlertEngine:
         return next((a for a in self.alerts() if a.id == alert_id), None)
 
     # -- evaluation ----------------------------------------------------------------------------------
-    def evaluate(self, observations: Iterable[Observation], now: float, in_event: bool) -> list[Transition]:
+    def evaluate(self, observations: Iterable[Observation], now: float, in_event: bool,
+                 in_deploy: bool = False) -> list[Transition]:
         frame = _Frame(observations, now, self._signals, self.max_age)
         out: list[Transition] = []
         for rule in self._enabled:
@@ -104,7 +106,7 @@ class AlertEngine:
             group = frame.group(rule)
             if not active and group is None:
                 continue
-            p = rule.params(in_event)
+            p = rule.params(in_event, in_deploy)
             if active and group is not None:
                 self._step_active(rule, active, frame, group, p, now, out)
             if group is not None:
