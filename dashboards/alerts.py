@@ -110,6 +110,17 @@ def build() -> dict[str, Any]:
         s.graph("synthetic_duration_seconds", "Synthetic flow duration", width=12),
         s.graph("synthetic_step_latency_seconds", "Synthetic step latency", width=12),
     ]
+    deploys_and_sentry = [
+        stat_panel("Deploy window", [Q(f"max({signal('deploy_window').metric_name})")], width=6,
+                   mappings=value_text({1: ("WATCHING", ORANGE), 0: ("closed", GREEN)}),
+                   description="converge_deploy_window: 1 for 24 h after a deploy (`converge-monitor deploy mark`); "
+                               "the rules' deploy thresholds apply (error rate > 1%, p95 > 500 ms)."),
+        stat_panel("Since the last deploy",
+                   [Q(f"time() - ({signal('deploy_last_timestamp_seconds').metric_name} > 0)")],
+                   unit="s", width=6, description="Deploys are the annotations on every dashboard."),
+        s.latest("sentry_open_alerts", "Sentry alerts open", width=12, steps=[(None, GREEN), (1, ORANGE)],
+                 decimals=0),
+    ]
     host = [
         s.graph("disk_used_ratio", "Disk used", width=12, steps=[(None, GREEN), (0.8, ORANGE), (0.9, RED)]),
         s.latest("dependency_vulnerabilities", "Known vulnerabilities in dependencies", width=12,
@@ -120,5 +131,6 @@ def build() -> dict[str, Any]:
         "Firing alerts per tier, notifications sent and failed, and every check the monitor runs: probe "
         "success and latency, HTTP and TLS, synthetic flows, disks and dependencies.",
         [(None, firing), ("Alerts", alerts), ("Notifications", notifications), ("Probes", probes),
-         ("HTTP, TLS and synthetic checks", http), ("Disks and dependencies", host)],
+         ("HTTP, TLS and synthetic checks", http), ("Deploys and Sentry", deploys_and_sentry),
+         ("Disks and dependencies", host)],
         tags=("alerts",))
