@@ -118,7 +118,9 @@ def build() -> dict[str, Any]:
         stat_panel("Since the last deploy",
                    [Q(f"time() - ({signal('deploy_last_timestamp_seconds').metric_name} > 0)")],
                    unit="s", width=6, description="Deploys are the annotations on every dashboard."),
-        s.latest("sentry_open_alerts", "Sentry alerts open", width=12, steps=[(None, GREEN), (1, ORANGE)],
+        stat_panel("Deployed version", [Q(f"{signal('deploy_info').metric_name} == 1", "{{version}}")], width=6,
+                   description="converge_deploy_info: the version of the last recorded deploy."),
+        s.latest("sentry_open_alerts", "Sentry alerts open", width=6, steps=[(None, GREEN), (1, ORANGE)],
                  decimals=0),
     ]
     host = [

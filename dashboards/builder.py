@@ -246,7 +246,7 @@ def finish(model: dict[str, Any]) -> dict[str, Any]:
 # A deploy: the moment converge_deploy_last_timestamp_seconds changes, titled with the version whose
 # converge_deploy_info is 1 (monitor/deploys.py exports both; the timestamp series exists from the start at 0).
 DEPLOY_ANNOTATION_EXPR = ("(changes(converge_deploy_last_timestamp_seconds[2m]) > 0)\n"
-                          "* on() group_left(version) (converge_deploy_info == 1)")
+                          "* on(job, instance) group_left(version) (converge_deploy_info == 1)")
 
 
 def deploy_annotation() -> dict[str, Any]:

@@ -229,7 +229,10 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
         require(exc)
     try:
         prom.start()
-        time.sleep(3)  # Prometheus has scraped the deploy signals before the deploy: changes() sees it
+        # Prometheus must have scraped the signals from before the deploy (0): changes() sees the deploy
+        deadline = time.monotonic() + 30
+        while not prom.query("converge_deploy_last_timestamp_seconds == 0") and time.monotonic() < deadline:
+            time.sleep(0.2)
         mark_deploy_and_sentry_issue(monitor.url)
         yield prom
     finally:
