@@ -78,9 +78,12 @@ class AlertServiceConfig(Protocol):
 
 class AlertService:
     def __init__(self, config: AlertServiceConfig, store: Store, channels: Collection[str] = (), *,
-                 clock: Callable[[], float] = time.time) -> None:
-        """`channels`: the delivery channels that are configured (the log channel always is)."""
+                 clock: Callable[[], float] = time.time,
+                 in_deploy: Callable[[float], bool] = lambda _t: False) -> None:
+        """`channels`: the delivery channels that are configured (the log channel always is); `in_deploy`: whether
+        a deploy window is open (the rules' deploy values apply)."""
         self.config = config
+        self.in_deploy = in_deploy
         self.store = store
         self.channels = set(channels)
         self.clock = clock
@@ -195,7 +198,7 @@ class AlertService:
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
         latest = [o for o in self.store.latest() if self.watched(o.labels)]
-        transitions = self.engine.evaluate(latest, now, in_event)
+        transitions = self.engine.evaluate(latest, now, in_event, self.in_deploy(now))
         self.last_firing = self.engine.alerts((State.FIRING,))
         self.last_resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
         for alert in self._orphans:

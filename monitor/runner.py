@@ -24,8 +24,11 @@ from alerts.service import AlertService
 from alerts.templates import Templates
 from monitor.config import Config
 from monitor.core.selfmetrics import SelfMetrics
+from monitor.deploys import DeployWatch
+from monitor.deploys_api import deploys_router
 from monitor.leader import Leadership
 from monitor.scheduler import ProbeScheduler
+from monitor.sentry_api import sentry_router
 from monitor.server import create_server
 from monitor.slo_loop import slo_loop
 from monitor.store import Store, open_store
@@ -105,7 +108,7 @@ async def _delivery_loop(worker: DeliveryWorker, leadership: Leadership, wake: a
 
 
 async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: asyncio.Event,
-                           leadership: Leadership, metrics: SelfMetrics) -> None:
+                           leadership: Leadership, metrics: SelfMetrics, deploys: DeployWatch) -> None:
     am = config.alertmanager
     forwarder = AlertmanagerForwarder(str(am.url), am.resend_ahead,
                                       f"http://{config.server.host}:{config.server.port}/api/alerts") \
@@ -114,6 +117,7 @@ async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: 
     while True:
         now = time.time()
         try:
+            deploys.write(now)  # the deploy window's signals, before the rules read them
             leader = await asyncio.to_thread(leadership.check)
             metrics.leader.set(1 if leader else 0)
             if leader and not was_leader:
@@ -134,11 +138,15 @@ async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: 
 async def serve(config: Config) -> int:
     store = open_store(config.store)
     scheduler = build_scheduler(config, store)
-    alerts = AlertService(config, store, set(config.channels.root))
+    deploys = DeployWatch(store, config.deploys.window)
+    alerts = AlertService(config, store, set(config.channels.root), in_deploy=deploys.in_window)
     channels = delivery_channels(config, alerts)
     slos = SloService.from_config(config, store)
     worker = DeliveryWorker(store, channels, config.routing, metrics=scheduler.metrics)
-    app = create_server(scheduler, alerts, slo_provider=slos.board_items)
+    routers = [deploys_router(deploys, config.server.api_token, config.deploys.keep)]
+    if config.sentry is not None:
+        routers.append(sentry_router(alerts, config.sentry.client_secret.get_secret_value()))
+    app = create_server(scheduler, alerts, slo_provider=slos.board_items, routers=routers)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
                                     access_log=False, lifespan="off"))
     stop = asyncio.Event()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,12 +75,16 @@ class BodyLimit:
 
 
 def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None,
-                  slo_provider: Callable[[], list[dict[str, Any]]] | None = None) -> FastAPI:
+                  slo_provider: Callable[[], list[dict[str, Any]]] | None = None,
+                  routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """`routers`: more API parts the runner wires (the Sentry webhook, deploys)."""
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit)
     if alerts is not None:
         app.include_router(alerts_router(alerts))
         app.include_router(board_router(scheduler, alerts, slo_provider))
+    for router in routers:
+        app.include_router(router)
     registry = scheduler.metrics.registry
     registry.register(SignalCollector(scheduler.store.latest))
     started = time.time()

@@ -15,6 +15,7 @@ from importlib import metadata
 
 from monitor.cli import alerts as cli_alerts
 from monitor.cli import dashboards as dashboards_cli
+from monitor.cli import deploy as deploy_cli
 from monitor.cli import drill as drills_cli
 from monitor.cli import export as cli_export
 from monitor.cli import notify
@@ -74,6 +75,7 @@ COMMANDS: tuple[Command, ...] = (
     *cli_export.COMMANDS,
     *slo_cli.COMMANDS,
     *drills_cli.COMMANDS,
+    *deploy_cli.COMMANDS,
 )
 
 

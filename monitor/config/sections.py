@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AnyHttpUrl,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     field_validator,
@@ -94,6 +95,29 @@ class AlertingConfig(Section):
     # Every notification is also printed and appended here (the embedded default channel).
     notifications_file: str = Field("./var/notifications.jsonl", min_length=1)
     templates_dir: str | None = None  # a folder whose *.j2 files override alerts/templates/ file by file
+
+
+class SentryConfig(Section):
+    """Sentry's integration-platform webhooks to POST /api/sentry, signed with the integration's client secret."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo the secret
+    client_secret: SecretStr
+
+    @field_validator("client_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("client_secret must be the integration's client secret (at least 16 characters; "
+                             "value hidden), e.g. client_secret: ${SENTRY_CLIENT_SECRET}")
+        return value
+
+
+class DeploysConfig(Section):
+    """Deploy watch: after a deploy (`converge-monitor deploy mark`, POST /api/deploys) the rules' `deploy`
+    values apply for `window` (the post-deployment checklist's first 24 hours)."""
+
+    window: Duration = 24 * 3600.0
+    keep: int = Field(50, ge=1, le=1000)  # deploys remembered (board, annotations)
 
 
 class DeadmanConfig(Section):

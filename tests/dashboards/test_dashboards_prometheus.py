@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import json
 import random
 import ssl
@@ -30,6 +32,7 @@ import trustme
 import yaml
 from websockets.sync.client import ClientConnection, connect
 
+from dashboards.builder import DEPLOY_ANNOTATION_EXPR
 from dashboards.catalog import DASHBOARDS
 from dashboards.queries import PanelQuery, panel_queries, substitute, variable_values
 from devstack import ApiServer, PrivatePostgres, PrivatePrometheus, PrivateRedis, free_port
@@ -160,13 +163,44 @@ def _monitor_config(base: Path, api: ApiServer, tls: tuple[FakeHttpServer, str],
         "disks": [{"name": "disks", "paths": [str(base)], **every}],
         "dependencies": [{"name": "python-deps", "mode": "report", "report_file": str(audit), **every}],
         "store": {"backend": "sqlite", "path": str(base / "state.sqlite3")},
-        "server": {"host": "127.0.0.1", "port": free_port()},
+        "server": {"host": "127.0.0.1", "port": free_port(), "api_token": API_TOKEN},
+        "sentry": {"client_secret": SENTRY_SECRET},
         "alerting": {"evaluation_interval": "1s", "notifications_file": str(base / "notifications.jsonl")},
         # Lowered so that the embedded engine fires and notifies (medium tier: Slack, here a recording
         # server): the notification panels, channel health included, get data.
         "rules": {"overrides": {"RedisMemoryHigh": {"threshold": 0.000001, "for": "0s"}}},
         "channels": {"slack": {"webhook_url": f"{slack.url}/services/T000/B000/XXXX"}},
     }
+
+
+API_TOKEN = "dash-api-token-0123456789"
+SENTRY_SECRET = "dash-sentry-secret-0123456789"
+DEPLOYED = "v9.8.7"
+
+
+def mark_deploy_and_sentry_issue(url: str) -> None:
+    """A deploy (its annotation, the deploy panels) and a new Sentry issue (the Sentry panel)."""
+    resp = httpx.post(f"{url}/api/deploys", json={"version": DEPLOYED}, timeout=5,
+                      headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert resp.status_code == 201, resp.text
+    body = json.dumps({"action": "created", "data": {"issue": {"id": "1", "title": "KeyError: 'qr'"}}}).encode()
+    sig = hmac.new(SENTRY_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    resp = httpx.post(f"{url}/api/sentry", content=body, timeout=5,
+                      headers={"Sentry-Hook-Resource": "issue", "Sentry-Hook-Signature": sig})
+    assert resp.status_code == 200, resp.text
+
+
+def test_the_deploy_annotation_query_finds_the_deploy_with_its_version(prometheus: PrivatePrometheus) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = results(prometheus, DEPLOY_ANNOTATION_EXPR)
+        if found:
+            break
+        time.sleep(0.5)
+    assert [r["metric"].get("version") for r in found] == [DEPLOYED]
+    for spec in DASHBOARDS:
+        names = [a.get("expr") for a in spec.build()["annotations"]["list"]]
+        assert DEPLOY_ANNOTATION_EXPR in names, spec
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +238,11 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
         require(exc)
     try:
         prom.start()
+        # Prometheus must have scraped the signals from before the deploy (0): changes() sees the deploy
+        deadline = time.monotonic() + 30
+        while not prom.query("converge_deploy_last_timestamp_seconds == 0") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        mark_deploy_and_sentry_issue(monitor.url)
         yield prom
     finally:
         prom.cleanup()
