@@ -163,7 +163,8 @@ async def serve(config: Config) -> int:
     dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
     leadership = Leadership(dsn)
     wake_delivery = asyncio.Event()
-    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, wake_delivery, leadership, scheduler.metrics))
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, wake_delivery, leadership, scheduler.metrics,
+                                                      deploys))
     delivering = asyncio.create_task(_delivery_loop(worker, leadership, wake_delivery))
     slo_task = asyncio.create_task(slo_loop(config, store, slos, channels, lambda: leadership.leader))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
