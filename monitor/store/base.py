@@ -161,6 +161,36 @@ class Store(ABC):
                 (sid, since, until if until is not None else float("inf")))
         return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
 
+    def iter_history(self, since: float, until: float, chunk: int = 20000) -> Iterator[Observation]:
+        """Every stored sample of every series in [since, until], in time order, read `chunk` rows at a time
+        (the backtest streams months of history without holding it). Only reads."""
+        names = {sid: key for key, sid in self._series.items()}
+        after: tuple[float, int] = (since, -1)
+        while True:
+            with self._tx():
+                rows = self._execute(self._sql(
+                    "SELECT ts, series_id, value, error FROM samples "
+                    "WHERE ((ts = ? AND series_id > ?) OR ts > ?) AND ts <= ? ORDER BY ts, series_id LIMIT ?"),
+                    (after[0], after[1], after[0], until, chunk))
+                missing = {int(r[1]) for r in rows} - set(names)
+                if missing:  # series written by another process since this one read the series table
+                    for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
+                        names[int(sid)] = (signal, tuple(sorted(json.loads(labels).items())))
+            for ts, sid, value, error in rows:
+                signal, labels = names[int(sid)]
+                yield Observation(signal, None if value is None else float(value), float(ts), dict(labels), error)
+            if len(rows) < chunk:
+                return
+            after = (float(rows[-1][0]), int(rows[-1][1]))
+
+    def history_span(self) -> tuple[float, float] | None:
+        """The first and last sample's time (None when nothing is stored)."""
+        with self._tx():
+            rows = self._execute("SELECT min(ts), max(ts) FROM samples")
+        if not rows or rows[0][0] is None:
+            return None
+        return float(rows[0][0]), float(rows[0][1])
+
     # -- small documents: alert engine state, silences, acknowledgements ----------------------
     def put_state(self, key: str, value: Any) -> None:
         """Keep one JSON document under `key`, replacing what was there, durably."""
