@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,23 +36,24 @@ from monitor.core.observation import NOTHING_TO_MEASURE, Observation
 from monitor.store.base import OutboxRow
 
 _RESERVED = ("alertname", "tier")
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class ReplayStore:
     """The store as the alert service sees it, in memory: the latest value of each series; nothing is kept."""
 
     def __init__(self) -> None:
-        self._latest: dict[tuple[str, tuple[tuple[str, str], ...]], Observation] = {}
+        self._latest: dict[SeriesKey, Observation] = {}
 
-    def write(self, obs: Observation) -> Observation | None:
-        """Take one observation; returns the one it replaced (None for a new series)."""
-        key = obs.series_key()
+    def write(self, obs: Observation) -> None:
+        self.write_key(obs.series_key(), obs)
+
+    def write_key(self, key: SeriesKey, obs: Observation) -> None:
         current = self._latest.get(key)
         if current is None or obs.timestamp >= current.timestamp:
             self._latest[key] = obs
-        return current
 
-    def timestamp(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> float | None:
+    def timestamp(self, key: SeriesKey) -> float | None:
         current = self._latest.get(key)
         return None if current is None else current.timestamp
 
@@ -69,11 +70,24 @@ class ReplayStore:
         pass  # the decided notifications come back from AlertService.evaluate; nothing is sent
 
 
+@dataclass(slots=True)
+class _Plan:
+    labels: Mapping[str, str]  # held, so that the id in the plan's key stays this object's
+    key: SeriesKey
+    read: bool  # some enabled rule reads this series
+    compared: list[tuple[Callable[[float, float], bool], Any, Any]]  # (op, threshold, event threshold)
+    unknown: bool  # a rule on "unknown" reads it
+    limit: float  # staleness
+    derived: list[Derived]
+
+
 class Derived(Protocol):
     """Observations computed from others on their own schedule (the SLO loop: burn rates every minute)."""
 
     @property
     def interval(self) -> float: ...
+    def wants(self, obs: Observation) -> bool:
+        """Whether this observation's series is an input (asked once per series)."""
     def feed(self, obs: Observation) -> None: ...
     def observations(self, now: float) -> list[Observation]: ...
 
@@ -154,40 +168,49 @@ class Replay:
         for rule in engine.rules:
             if rule.enabled:
                 self._rules.setdefault(rule.signal, []).append(rule)
-        self._stale: list[tuple[float, float, tuple[str, tuple[tuple[str, str], ...]]]] = []  # (deadline, ts, key)
+        self._stale: list[tuple[float, float, SeriesKey]] = []  # (deadline, ts, key) of values that may go stale
+        self._plans: dict[tuple[str, int], _Plan] = {}  # (signal, id(labels)): the plan keeps the labels alive
+        self._by_key: dict[SeriesKey, _Plan] = {}
 
     # -- the quiet test ----------------------------------------------------------------------------------
-    def _limit(self, obs: Observation) -> float:
+    def _plan(self, obs: Observation) -> _Plan:
+        """What the replay needs to know of a series, worked out once: its rules, staleness limit, readers."""
+        key = obs.series_key()
+        known = self._by_key.get(key)
+        if known is not None:
+            return known  # a source that does not share one labels dict per series: found by its key
+        labels = obs.labels
+        rules = [r for r in self._rules.get(obs.signal, ()) if r.matches(labels)] \
+            if self.service.watched(labels) else []
         age = self._max_age
-        return float(age) if isinstance(age, int | float) else age(obs)
+        limit = float(age) if isinstance(age, int | float) else age(obs)
+        compared = [(OPS[r.comparison], r.params(False).threshold, r.params(True).threshold)
+                    for r in rules if r.comparison != "unknown"]
+        derived = [d for d in self.derived if d.wants(obs)]
+        plan = _Plan(labels, key, bool(rules), compared, any(r.comparison == "unknown" for r in rules),
+                     limit, derived)
+        self._plans[(obs.signal, id(labels))] = self._by_key[key] = plan
+        return plan
 
-    def _fires(self, obs: Observation, now: float, in_event: bool) -> bool:
-        """Whether this observation, taken now, could start an alert of some rule (exactly the engine's test)."""
-        rules = self._rules.get(obs.signal)
-        if not rules or not self.service.watched(obs.labels):
-            return False
+    def _take(self, obs: Observation, now: float, in_event: bool, derived: bool = True) -> bool:
+        """Into the store's latest values (and the derived inputs that read it); whether it could start an
+        alert now: exactly the engine's test of a new series value, so a quiet cycle may be skipped."""
+        plan = self._plans.get((obs.signal, id(obs.labels))) or self._plan(obs)
+        if derived:
+            for d in plan.derived:
+                d.feed(obs)
+        if not plan.read:
+            return False  # no enabled rule reads this series: the engine would not look at it
+        self.store.write_key(plan.key, obs)
         value = obs.value
-        if value is not None and (value != value or now - obs.timestamp > self._limit(obs)):
-            value = None
-        for rule in rules:
-            if not rule.matches(obs.labels):
-                continue
-            if rule.comparison == "unknown":
-                if value is None and obs.error != NOTHING_TO_MEASURE:
-                    return True
-            elif value is not None and OPS[rule.comparison](value, rule.params(in_event).threshold):  # type: ignore[arg-type]
-                return True
-        return False
-
-    def _watch_staleness(self, obs: Observation) -> None:
-        """A known value that a rule on "unknown" selects: when it goes stale, an alert may start."""
-        if obs.value is None or obs.value != obs.value:
-            return
-        rules = self._rules.get(obs.signal, ())
-        if any(r.comparison == "unknown" and r.matches(obs.labels) for r in rules):
-            limit = self._limit(obs)
-            if math.isfinite(limit):
-                heapq.heappush(self._stale, (obs.timestamp + limit, obs.timestamp, obs.series_key()))
+        known = value is not None and value == value
+        if known and plan.unknown and math.isfinite(plan.limit):
+            heapq.heappush(self._stale, (obs.timestamp + plan.limit, obs.timestamp, plan.key))
+        if known and now - obs.timestamp > plan.limit:
+            known = False  # stale on arrival
+        if not known:
+            return plan.unknown and obs.error != NOTHING_TO_MEASURE
+        return any(op(value, event if in_event else normal) for op, normal, event in plan.compared)
 
     def _went_stale(self, now: float) -> bool:
         heap = self._stale
@@ -255,14 +278,6 @@ class Replay:
             t += self.event_interval if in_event else self.interval
         alerts = sorted([*done, *open_.values()], key=lambda a: (a.fired_at, a.rule, sorted(a.labels.items())))
         return ReplayResult(start, end if end is not None else last_seen, alerts, count, evaluations, ticks)
-
-    def _take(self, obs: Observation, now: float, in_event: bool, derived: bool = True) -> bool:
-        if derived:
-            for d in self.derived:
-                d.feed(obs)
-        self.store.write(obs)
-        self._watch_staleness(obs)
-        return self._fires(obs, now, in_event)
 
     def _record(self, notes: Sequence[Notification], now: float, open_: dict[str, ReplayedAlert],
                 last: dict[str, ReplayedAlert], done: list[ReplayedAlert]) -> None:

@@ -101,6 +101,12 @@ class _Sli:
         if self._total is not None:
             self.series[self._total] = GrowingCounts(False, keep)
 
+    def wants(self, obs: Observation) -> bool:
+        sli = self.spec.sli
+        if isinstance(sli, ProbesSli):
+            return any(obs.signal == s.signal and s.matches(obs.labels) for s in sli.sources)
+        return obs.series_key() in (self._first, self._total)
+
     def feed(self, obs: Observation) -> None:
         sli = self.spec.sli
         if isinstance(sli, ProbesSli):
@@ -139,10 +145,14 @@ class BurnInputs:
         self.periods: dict[Period, PeriodDef] = periods(config, event)
         longest = max((w.long for p in self.periods.values() for w in p.policies), default=HOUR)
         self._slis = [_Sli(spec, api_targets, longest + HOUR) for spec in config.effective() if spec.alerting]
+        self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
 
     @property
     def interval(self) -> float:
         return self._interval
+
+    def wants(self, obs: Observation) -> bool:
+        return any(sli.wants(obs) for sli in self._slis)
 
     def feed(self, obs: Observation) -> None:
         for sli in self._slis:
@@ -151,5 +161,8 @@ class BurnInputs:
     def observations(self, now: float) -> list[Observation]:
         out: list[Observation] = []
         for sli in self._slis:
-            out += burn_alert_observations(sli.spec, list(sli.series.values()), now, self.periods, sli.error)
+            for obs in burn_alert_observations(sli.spec, list(sli.series.values()), now, self.periods, sli.error):
+                key = (obs.signal, tuple(obs.labels.items()))
+                labels = self._labels.setdefault(key, dict(obs.labels))  # one dict per series: cheap to replay
+                out.append(Observation(obs.signal, obs.value, obs.timestamp, labels, obs.error))
         return out

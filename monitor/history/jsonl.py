@@ -25,33 +25,55 @@ def _fail(where: str, why: str) -> HistoryError:
     return HistoryError(f"{where}: {why}")
 
 
-def _observation(data: Any, where: str) -> Observation:
-    if not isinstance(data, dict):
-        raise _fail(where, "not a JSON object")
-    unknown_keys = set(data) - {"signal", "labels", "value", "ts", "error"}
-    if unknown_keys:
-        raise _fail(where, f"unknown field {sorted(unknown_keys)[0]!r} (fields: signal, labels, value, ts, error)")
+class _Bad(Exception):
+    """What is wrong with a line; read_jsonl adds the file and line number."""
+
+
+FIELDS = frozenset({"signal", "labels", "value", "ts", "error"})
+Interned = dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]]
+
+
+def _series(data: dict[str, Any], seen: Interned) -> tuple[str, dict[str, str]]:
+    """The line's signal and labels, checked once per series; the labels dict is shared by its observations."""
     signal = data.get("signal")
+    labels = data.get("labels", {})
+    if isinstance(signal, str) and isinstance(labels, dict):
+        try:
+            shared = seen.get((signal, tuple(labels.items())))
+        except TypeError:  # an unhashable label value: refused below
+            shared = None
+        if shared is not None:
+            return signal, shared
     if not isinstance(signal, str):
-        raise _fail(where, "signal: required, a signal name of the catalog")
+        raise _Bad("signal: required, a signal name of the catalog")
     known = CATALOG.get(signal)
     if known is None:
-        raise _fail(where, f"unknown signal {signal!r} (see monitor/core/signals.py)")
-    labels = data.get("labels", {})
+        raise _Bad(f"unknown signal {signal!r} (see monitor/core/signals.py)")
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-        raise _fail(where, "labels: must be an object of string values")
+        raise _Bad("labels: must be an object of string values")
     if set(labels) != set(known.labels):
-        raise _fail(where, f"labels: signal {signal!r} has the labels {', '.join(known.labels) or '(none)'}, "
+        raise _Bad(f"labels: signal {signal!r} has the labels {', '.join(known.labels) or '(none)'}, "
                            f"got {', '.join(sorted(labels)) or '(none)'}")
+    seen[(signal, tuple(labels.items()))] = labels
+    return signal, labels
+
+
+def _observation(data: Any, seen: Interned) -> Observation:
+    if not isinstance(data, dict):
+        raise _Bad("not a JSON object")
+    if not FIELDS.issuperset(data):
+        unknown_key = sorted(set(data) - FIELDS)[0]
+        raise _Bad(f"unknown field {unknown_key!r} (fields: signal, labels, value, ts, error)")
+    signal, labels = _series(data, seen)
     value = data.get("value")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise _fail(where, "value: must be a number or null")
+    if value is not None and (value.__class__ is bool or not isinstance(value, int | float)):
+        raise _Bad("value: must be a number or null")
     ts = data.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
-        raise _fail(where, "ts: required, epoch seconds")
+    if ts.__class__ is bool or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise _Bad("ts: required, epoch seconds")
     error = data.get("error")
     if error is not None and not isinstance(error, str):
-        raise _fail(where, "error: must be a string or null")
+        raise _Bad("error: must be a string or null")
     return Observation(signal, None if value is None else float(value), float(ts), labels, error)
 
 
@@ -64,18 +86,21 @@ def read_jsonl(path: str | Path, since: float = -math.inf, until: float = math.i
         raise HistoryError(f"{name}: cannot read: {exc.strerror or exc}") from None
     with handle:
         last = -math.inf
+        seen: Interned = {}
         try:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
-                where = f"{name}:{number}"
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise _fail(where, f"malformed line (not JSON: {exc.msg})") from None
-                obs = _observation(data, where)
+                    raise _fail(f"{name}:{number}", f"malformed line (not JSON: {exc.msg})") from None
+                try:
+                    obs = _observation(data, seen)
+                except _Bad as exc:
+                    raise _fail(f"{name}:{number}", str(exc)) from None
                 if obs.timestamp < last:
-                    raise _fail(where, "out of time order (the lines must be sorted by ts)")
+                    raise _fail(f"{name}:{number}", "out of time order (the lines must be sorted by ts)")
                 last = obs.timestamp
                 if obs.timestamp > until:
                     return

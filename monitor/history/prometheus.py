@@ -43,6 +43,7 @@ def read_prometheus(url: str, since: float, until: float, window: float = WINDOW
     """Every converge_* sample in [since, until], in time order, one window of samples at a time."""
     base = url.rstrip("/")
     seen: dict[tuple[str, str], set[tuple[tuple[str, str], ...]]] = {}  # (signal, target) -> series labels
+    interned: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}  # one labels dict per series
     with httpx.Client(timeout=timeout) as client:
         start = since
         first = True
@@ -73,7 +74,10 @@ def read_prometheus(url: str, since: float, until: float, window: float = WINDOW
                     rows.append((ts, 0, sig.name, labels, None if math.isnan(value) else value, None))
             rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
             for ts, _, signal, labels, value, error in rows:
-                yield Observation(signal, value, ts, dict(labels), error)
+                shared = interned.get((signal, labels))
+                if shared is None:
+                    shared = interned[(signal, labels)] = dict(labels)
+                yield Observation(signal, value, ts, shared, error)
             first = False
             start = end
             if end >= until:

@@ -161,27 +161,31 @@ class Store(ABC):
                 (sid, since, until if until is not None else float("inf")))
         return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
 
-    def iter_history(self, since: float, until: float, chunk: int = 20000) -> Iterator[Observation]:
-        """Every stored sample of every series in [since, until], in time order, read `chunk` rows at a time
+    def iter_history(self, since: float, until: float, window: float = 900.0) -> Iterator[Observation]:
+        """Every stored sample of every series in [since, until], in time order, read `window` seconds at a time
         (the backtest streams months of history without holding it). Only reads."""
-        names = {sid: key for key, sid in self._series.items()}
-        after: tuple[float, int] = (since, -1)
-        while True:
+        names = {sid: (key[0], dict(key[1])) for key, sid in self._series.items()}  # one labels dict per series
+        span = self.history_span()
+        if span is None:
+            return
+        start = max(since, span[0])
+        until = min(until, span[1])
+        first = True
+        while start <= until:
+            end = min(start + window, until)
             with self._tx():
                 rows = self._execute(self._sql(
-                    "SELECT ts, series_id, value, error FROM samples "
-                    "WHERE ((ts = ? AND series_id > ?) OR ts > ?) AND ts <= ? ORDER BY ts, series_id LIMIT ?"),
-                    (after[0], after[1], after[0], until, chunk))
-                missing = {int(r[1]) for r in rows} - set(names)
-                if missing:  # series written by another process since this one read the series table
+                    f"SELECT ts, series_id, value, error FROM samples WHERE ts {'>=' if first else '>'} ? AND ts <= ? "
+                    "ORDER BY ts, series_id"), (start, end))
+                if any(int(r[1]) not in names for r in rows):  # series written since this store read its table
                     for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
-                        names[int(sid)] = (signal, tuple(sorted(json.loads(labels).items())))
+                        names.setdefault(int(sid), (signal, json.loads(labels)))
             for ts, sid, value, error in rows:
                 signal, labels = names[int(sid)]
-                yield Observation(signal, None if value is None else float(value), float(ts), dict(labels), error)
-            if len(rows) < chunk:
+                yield Observation(signal, None if value is None else float(value), float(ts), labels, error)
+            if end >= until:
                 return
-            after = (float(rows[-1][0]), int(rows[-1][1]))
+            start, first = end, False
 
     def history_span(self) -> tuple[float, float] | None:
         """The first and last sample's time (None when nothing is stored)."""
