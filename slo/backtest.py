@@ -154,6 +154,17 @@ class BurnInputs:
     def wants(self, obs: Observation) -> bool:
         return any(sli.wants(obs) for sli in self._slis)
 
+    def signals(self) -> set[str]:
+        """Every signal an SLO's burn rate reads."""
+        out: set[str] = set()
+        for sli in self._slis:
+            source = sli.spec.sli
+            if isinstance(source, ProbesSli):
+                out.update(s.signal for s in source.sources)
+            elif sli._total is not None and sli._first is not None:
+                out.update((sli._first[0], sli._total[0]))
+        return out
+
     def feed(self, obs: Observation) -> None:
         for sli in self._slis:
             sli.feed(obs)

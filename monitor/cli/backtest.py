@@ -39,13 +39,13 @@ from slo.backtest import BurnInputs
 # the live monitor's store would (longer than any target's staleness limit at the default intervals).
 WARMUP = 3600.0
 
-Opener = Callable[[float, float], Iterator[Observation]]
+Opener = Callable[[float, float, set[str] | None], Iterator[Observation]]  # (since, until, signals or all)
 
 
 @dataclass
 class History:
     describe: str
-    open: Opener  # (since, until) -> observations in time order
+    open: Opener  # (since, until, signals) -> observations of those signals in time order
     span: tuple[float, float] | None = None  # first and last sample, when the source knows them cheaply
 
 
@@ -96,10 +96,12 @@ def store_history(config: Config) -> tuple[History, Callable[[], None]]:
 def choose_history(args: argparse.Namespace, config: Config) -> tuple[History, Callable[[], None]]:
     if getattr(args, "history", None):
         path = args.history
-        return History(f"file {path}", lambda since, until: read_jsonl(path, since, until)), lambda: None
+        return History(f"file {path}", lambda since, until, signals: read_jsonl(path, since, until, signals)), \
+            lambda: None
     if getattr(args, "prometheus", None):
         url = args.prometheus
-        return History(f"Prometheus {url}", lambda since, until: read_prometheus(url, since, until)), lambda: None
+        return History(f"Prometheus {url}",
+                       lambda since, until, signals: read_prometheus(url, since, until, signals)), lambda: None
     return store_history(config)
 
 
@@ -113,7 +115,9 @@ def replay(config: Config, history: History, start: float | None, end: float | N
     runner = Replay(service, store, interval=config.alerting.evaluation_interval,
                     event_interval=config.alerting.event_evaluation_interval, derived=[slos])
     since = -math.inf if start is None else start - WARMUP
-    result = runner.run(history.open(since, math.inf if end is None else end), start, end)
+    # only what a rule or a burn rate reads: the rest would be replayed for nothing
+    signals = {r.signal for r in config.effective_rules() if r.enabled} | slos.signals()
+    result = runner.run(history.open(since, math.inf if end is None else end, signals), start, end)
     if result.observations == 0:
         span = f"between {fmt_time(start)} and {fmt_time(end)}" if start is not None or end is not None else ""
         raise HistoryError(f"no history {span} in the {history.describe}".replace("  ", " "))
@@ -245,7 +249,7 @@ def export_history(args: argparse.Namespace) -> int:
         end = parse_time(args.end, now) if args.end else now
         assert start is not None and end is not None
         history, close = store_history(config)
-        observations = history.open(start, end)
+        observations = history.open(start, end, None)
         if args.out == "-":
             count = write_jsonl(observations, sys.stdout)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -77,8 +77,10 @@ def _observation(data: Any, seen: Interned) -> Observation:
     return Observation(signal, None if value is None else float(value), float(ts), labels, error)
 
 
-def read_jsonl(path: str | Path, since: float = -math.inf, until: float = math.inf) -> Iterator[Observation]:
-    """The observations of the file in [since, until], line by line; HistoryError names the line at fault."""
+def read_jsonl(path: str | Path, since: float = -math.inf, until: float = math.inf,
+               signals: Collection[str] | None = None) -> Iterator[Observation]:
+    """The observations of the file in [since, until] (of these signals, if given), line by line; every line is
+    checked, and HistoryError names the line at fault."""
     name = str(path)
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, also when the caller stops early
@@ -104,7 +106,7 @@ def read_jsonl(path: str | Path, since: float = -math.inf, until: float = math.i
                 last = obs.timestamp
                 if obs.timestamp > until:
                     return
-                if obs.timestamp >= since:
+                if obs.timestamp >= since and (signals is None or obs.signal in signals):
                     yield obs
         except UnicodeDecodeError:
             raise HistoryError(f"{name}: not UTF-8 text") from None

@@ -9,7 +9,7 @@ onto its step grid and hide when a value really arrived (and so when it went sta
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import httpx
@@ -38,10 +38,13 @@ def _query(client: httpx.Client, base: str, expr: str, at: float) -> list[dict[s
     return list(body.get("data", {}).get("result", []))
 
 
-def read_prometheus(url: str, since: float, until: float, window: float = WINDOW,
-                    timeout: float = 30.0) -> Iterator[Observation]:
-    """Every converge_* sample in [since, until], in time order, one window of samples at a time."""
+def read_prometheus(url: str, since: float, until: float, signals: Collection[str] | None = None,
+                    window: float = WINDOW, timeout: float = 30.0) -> Iterator[Observation]:
+    """Every converge_* sample in [since, until] (of these signals, if given), in time order, one window of
+    samples at a time."""
     base = url.rstrip("/")
+    names = "converge_.+" if signals is None else \
+        "|".join(sorted({CATALOG[s].metric_name for s in signals if s in CATALOG} | {UNKNOWN_METRIC}))
     seen: dict[tuple[str, str], set[tuple[tuple[str, str], ...]]] = {}  # (signal, target) -> series labels
     interned: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}  # one labels dict per series
     with httpx.Client(timeout=timeout) as client:
@@ -51,7 +54,7 @@ def read_prometheus(url: str, since: float, until: float, window: float = WINDOW
             end = min(start + window, until)
             span = max(1, math.ceil(end - start) + 1)
             rows: list[tuple[float, int, str, tuple[tuple[str, str], ...], float | None, str | None]] = []
-            for series in _query(client, base, f'{{__name__=~"converge_.+"}}[{span}s]', end):
+            for series in _query(client, base, f'{{__name__=~"{names}"}}[{span}s]', end):
                 metric = dict(series.get("metric", {}))
                 name = metric.pop("__name__", "")
                 for ts_text, value_text in series.get("values", []):
@@ -59,7 +62,7 @@ def read_prometheus(url: str, since: float, until: float, window: float = WINDOW
                     if ts > end or ts < start or (ts == start and not first):
                         continue
                     if name == UNKNOWN_METRIC:
-                        if value_text == "1":
+                        if value_text == "1" and (signals is None or metric.get("signal") in signals):
                             key = (metric.get("signal", ""), metric.get("target", ""))
                             for labels in sorted(seen.get(key, ())):
                                 rows.append((ts, 1, key[0], labels, None, UNKNOWN_REASON))
