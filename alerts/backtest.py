@@ -254,9 +254,9 @@ class Replay:
         while t <= stop and (end is not None or pending is not None or t <= last_seen):
             in_event = in_event_of(t)
             # the probes' writes and the SLO loop's, in time order, up to this evaluation
+            due = min(range(len(self.derived)), key=lambda i: next_derived[i], default=None)
+            at_derived = next_derived[due] if due is not None else math.inf
             while True:
-                due = min(range(len(self.derived)), key=lambda i: next_derived[i], default=None)
-                at_derived = next_derived[due] if due is not None else math.inf
                 if pending is not None and pending.timestamp <= t and pending.timestamp <= at_derived:
                     dirty |= self._take(pending, t, in_event)
                     count += 1
@@ -266,6 +266,8 @@ class Replay:
                     for obs in self.derived[due].observations(at_derived):
                         dirty |= self._take(obs, t, in_event, derived=False)
                     next_derived[due] = at_derived + self.derived[due].interval
+                    due = min(range(len(self.derived)), key=lambda i: next_derived[i])
+                    at_derived = next_derived[due]
                 else:
                     break
             ticks += 1

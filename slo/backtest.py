@@ -146,13 +146,27 @@ class BurnInputs:
         longest = max((w.long for p in self.periods.values() for w in p.policies), default=HOUR)
         self._slis = [_Sli(spec, api_targets, longest + HOUR) for spec in config.effective() if spec.alerting]
         self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+        self._routes: dict[tuple[str, int], tuple[Mapping[str, str], list[_Sli]]] = {}
+        self._by_key: dict[SeriesKey, list[_Sli]] = {}
 
     @property
     def interval(self) -> float:
         return self._interval
 
     def wants(self, obs: Observation) -> bool:
-        return any(sli.wants(obs) for sli in self._slis)
+        return bool(self._readers(obs))
+
+    def _readers(self, obs: Observation) -> list[_Sli]:
+        """The SLOs that read this series, found once per series (the entry holds the labels: its id stays)."""
+        entry = self._routes.get((obs.signal, id(obs.labels)))
+        if entry is not None:
+            return entry[1]
+        key = obs.series_key()
+        readers = self._by_key.get(key)
+        if readers is None:  # a new series (else: a source that does not share one labels dict per series)
+            readers = self._by_key[key] = [s for s in self._slis if s.wants(obs)]
+            self._routes[(obs.signal, id(obs.labels))] = (obs.labels, readers)
+        return readers
 
     def signals(self) -> set[str]:
         """Every signal an SLO's burn rate reads."""
@@ -166,7 +180,7 @@ class BurnInputs:
         return out
 
     def feed(self, obs: Observation) -> None:
-        for sli in self._slis:
+        for sli in self._readers(obs):
             sli.feed(obs)
 
     def observations(self, now: float) -> list[Observation]:
