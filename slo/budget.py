@@ -24,6 +24,7 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +131,28 @@ class CountSeries:
         counter's first sample is the baseline (what it counted before is unknown, not zero); an event
         series' first sample is itself an event of the window.
         """
-        ts = self.timestamps
-        last = bisect.bisect_right(ts, end) - 1
-        base = bisect.bisect_right(ts, start) - 1
-        if last < 0 or last <= base:
-            return None
-        if base < 0:
-            if self.events:
-                return Counts(self.good[last], self.total[last])
-            base = 0
-        return Counts(self.good[last] - self.good[base], self.total[last] - self.total[base])
+        return counts_between(self.timestamps, self.good, self.total, self.events, start, end)
 
 
-def window_counts(series: Iterable[CountSeries], start: float, end: float) -> Counts | None:
+def counts_between(ts: Sequence[float], good: Sequence[float], total: Sequence[float], events: bool,
+                   start: float, end: float) -> Counts | None:
+    """CountSeries.counts over plain sequences (also slo/backtest.py's growing ones)."""
+    last = bisect.bisect_right(ts, end) - 1
+    base = bisect.bisect_right(ts, start) - 1
+    if last < 0 or last <= base:
+        return None
+    if base < 0:
+        if events:
+            return Counts(good[last], total[last])
+        base = 0
+    return Counts(good[last] - good[base], total[last] - total[base])
+
+
+class Counted(Protocol):
+    def counts(self, start: float, end: float) -> Counts | None: ...
+
+
+def window_counts(series: Iterable[Counted], start: float, end: float) -> Counts | None:
     """Events of (start, end] summed over several series (SLI sources); None when none has data there."""
     return sum_counts(s.counts(start, end) for s in series)
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,6 +160,43 @@ class Store(ABC):
                 "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
                 (sid, since, until if until is not None else float("inf")))
         return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
+
+    def iter_history(self, since: float, until: float, signals: Collection[str] | None = None,
+                     window: float = 900.0) -> Iterator[Observation]:
+        """Every stored sample in [since, until] (of these signals' series only, if given), in time order, read
+        `window` seconds at a time (the backtest streams months of history without holding it). Only reads."""
+        names = {sid: (key[0], dict(key[1])) for key, sid in self._series.items()  # one labels dict per series
+                 if signals is None or key[0] in signals}
+        only = "" if signals is None else f" AND series_id IN ({','.join(str(int(i)) for i in names) or 'NULL'})"
+        span = self.history_span()
+        if span is None:
+            return
+        start = max(since, span[0])
+        until = min(until, span[1])
+        first = True
+        while start <= until:
+            end = min(start + window, until)
+            with self._tx():
+                rows = self._execute(self._sql(
+                    f"SELECT ts, series_id, value, error FROM samples WHERE ts {'>=' if first else '>'} ? AND ts <= ?"
+                    f"{only} ORDER BY ts, series_id"), (start, end))
+                if any(int(r[1]) not in names for r in rows):  # series written since this store read its table
+                    for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
+                        names.setdefault(int(sid), (signal, json.loads(labels)))
+            for ts, sid, value, error in rows:
+                signal, labels = names[int(sid)]
+                yield Observation(signal, None if value is None else float(value), float(ts), labels, error)
+            if end >= until:
+                return
+            start, first = end, False
+
+    def history_span(self) -> tuple[float, float] | None:
+        """The first and last sample's time (None when nothing is stored)."""
+        with self._tx():
+            rows = self._execute("SELECT min(ts), max(ts) FROM samples")
+        if not rows or rows[0][0] is None:
+            return None
+        return float(rows[0][0]), float(rows[0][1])
 
     # -- small documents: alert engine state, silences, acknowledgements ----------------------
     def put_state(self, key: str, value: Any) -> None:
