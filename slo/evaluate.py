@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.core import signals
 from monitor.core.observation import Observation, unknown
-from slo.budget import Budget, Counts, CountSeries, error_budget, window_counts
+from slo.budget import Budget, Countable, Counts, error_budget, window_counts
 from slo.burn import BurnCheck, check, trailing_burn_rate
 from slo.periods import PeriodDef
 from slo.spec import EVENT, Period, SloSpec
@@ -98,14 +98,14 @@ class SloStatus:
         }
 
 
-def _period_budget(spec: SloSpec, series: Sequence[CountSeries], p: PeriodDef, now: float) -> Budget:
+def _period_budget(spec: SloSpec, series: Sequence[Countable], p: PeriodDef, now: float) -> Budget:
     elapsed = p.elapsed(now)
     covered = p.covered(now)
     counts: Counts | None = Counts(0.0, 0.0) if elapsed == 0 else window_counts(series, covered.start, covered.end)
     return error_budget(spec.objective, counts, p.length, elapsed)
 
 
-def evaluate_slo(spec: SloSpec, series: Sequence[CountSeries], now: float,
+def evaluate_slo(spec: SloSpec, series: Sequence[Countable], now: float,
                  periods: Mapping[Period, PeriodDef], error: str | None = None) -> SloStatus:
     """Budgets of the SLO's periods, its burn rates over every alert window, and the alert checks at `now`."""
     chosen = {k: p for k, p in periods.items() if k in spec.periods}
