@@ -53,11 +53,13 @@ class Retaining(Protocol):
     def retain(self, now: float) -> int: ...
 
 
-async def retention_loop(store: Retaining, clock: Callable[[], float] = time.time) -> None:
-    """Apply the retention for ever: batches back to back while work is due, one pass per `every`."""
+async def retention_loop(store: Retaining, active: Callable[[], bool] = lambda: True,
+                         clock: Callable[[], float] = time.time) -> None:
+    """Apply the retention for ever: batches back to back while work is due, one pass per `every`; only
+    while `active()` (the leader: two replicas folding the same rows would count them twice)."""
     while True:
         try:
-            while await asyncio.to_thread(store.retain, clock()):
+            while active() and await asyncio.to_thread(store.retain, clock()):
                 await asyncio.sleep(0)  # let the writer and the readers in between batches
         except Exception:  # the next pass tries again; history only grows meanwhile
             log.exception("retention pass failed")
