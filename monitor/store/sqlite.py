@@ -35,6 +35,7 @@ class SqliteStore(Store):
 
     def __init__(self, path: str, retention: float, policy: Retention | None = None) -> None:
         super().__init__(retention, policy)
+        self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
         # Incremental vacuum, so that what retention deletes shrinks the file instead of only being reused.
