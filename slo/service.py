@@ -83,7 +83,7 @@ class BucketCache:
     def __init__(self, store: CountStore, overlap: float = OVERLAP) -> None:
         self.store = store
         self.overlap = overlap
-        self._cache: dict[str, tuple[float, float, list[Bucket]]] = {}  # key -> since, newest end read, buckets
+        self._cache: dict[str, tuple[float, float, list[Bucket]]] = {}  # key -> since, read at, buckets
         self.read = 0  # buckets fetched from the store so far (what a cycle costs)
 
     def _fetch(self, key: str, since: float, until: float | None = None) -> list[Bucket]:
@@ -93,16 +93,17 @@ class BucketCache:
 
     def buckets(self, key: str, since: float, now: float) -> list[Bucket]:
         cached = self._cache.get(key)
-        if cached is None or since < cached[0] or now < cached[1] - self.overlap:
+        if cached is not None and now < cached[1] - self.overlap:  # an evaluation of the past (a report)
+            return [b for b in self._fetch(key, since) if b[0] - b[1] < now]
+        if cached is None or since < cached[0]:
             rows = self._fetch(key, since)
         else:
-            _, newest, rows = cached
-            fresh_from = max(since, newest - self.overlap)
-            keep = bisect.bisect_right([b[0] for b in rows], fresh_from)
-            first = bisect.bisect_right([b[0] for b in rows], since)
-            rows = rows[first:keep] + self._fetch(key, fresh_from)
-        newest = max(rows[-1][0], now) if rows else now
-        self._cache[key] = (since, newest, rows)
+            _, read_at, rows = cached
+            fresh_from = max(since, read_at - self.overlap)
+            ends = [b[0] for b in rows]
+            rows = rows[bisect.bisect_right(ends, since):bisect.bisect_right(ends, fresh_from)] \
+                + self._fetch(key, fresh_from)
+        self._cache[key] = (since, now, rows)
         return [b for b in rows if b[0] - b[1] < now]
 
     def window(self, key: str, start: float, end: float) -> Counts | None:
