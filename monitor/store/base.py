@@ -310,6 +310,26 @@ class Store(ABC):
             self._counted[sid] = max(seen, self._counted.get(sid, float("-inf")))
         self._add_counts(acc)
 
+    def import_rollups(self, rows: Sequence[tuple[str, Mapping[str, str], Rollup]]) -> None:
+        """History summarised elsewhere (an import, a benchmark's old days), stored as rollups and counted into
+        the buckets as the retention would have left them. Oldest first per series."""
+        acc: dict[tuple[str, float, float], CountBucket] = {}
+        with self._tx():
+            batch: list[tuple[int, Rollup]] = []
+            for signal, labels, r in rows:
+                sid = self._series_id(Observation(signal, r.vlast, r.last_ts, dict(labels)))
+                batch.append((sid, r))
+                matching = [rule for rule in self._rules.get(signal, ()) if rule.matches(signal, labels)]
+                if matching and r.last_ts > self._counted.get(sid, float("-inf")):
+                    self._counted[sid] = r.last_ts
+                    self._count_value(sid, matching, r.last_ts, r.vlast, r.width, r, acc)
+                if len(batch) >= self.retention_policy.batch:
+                    self._add_rollups(batch)
+                    batch = []
+            self._add_rollups(batch)
+            self._add_counts(acc)
+            self._commit()
+
     def _add_counts(self, acc: Mapping[tuple[str, float, float], CountBucket]) -> None:
         if acc:
             self._executemany(self._sql(
@@ -318,7 +338,7 @@ class Store(ABC):
                 "total = counts.total + excluded.total"),
                 [(key, width, end, b.good, b.total) for (key, width, end), b in acc.items()])
 
-    def _add_rollups(self, folded: Mapping[tuple[int, float], Rollup]) -> None:
+    def _add_rollups(self, rollups: Iterable[tuple[int, Rollup]]) -> None:
         lo, hi = self.least, self.greatest
         newer = ("(excluded.vlast IS NOT NULL AND (rollups.vlast IS NULL OR excluded.last_ts >= rollups.last_ts)) "
                  "OR (excluded.vlast IS NULL AND rollups.vlast IS NULL AND excluded.last_ts > rollups.last_ts)")
@@ -331,7 +351,7 @@ class Store(ABC):
             f"vmax = {hi}(coalesce(rollups.vmax, excluded.vmax), coalesce(excluded.vmax, rollups.vmax)), "
             f"vlast = CASE WHEN {newer} THEN excluded.vlast ELSE rollups.vlast END, "
             f"last_ts = CASE WHEN {newer} THEN excluded.last_ts ELSE rollups.last_ts END"),
-            [r.row(sid) for (sid, _), r in folded.items()])
+            [r.row(sid) for sid, r in rollups])
 
     # -- retention ---------------------------------------------------------------------------------
     def retain(self, now: float) -> int:
@@ -363,8 +383,9 @@ class Store(ABC):
                              (cutoff, self.retention_policy.batch))
         if not rows:
             return 0
-        self._add_rollups(fold(((int(sid), sample_rollup(float(ts), None if v is None else float(v), MINUTE))
-                                for sid, ts, v in rows), MINUTE))
+        folded = fold(((int(sid), sample_rollup(float(ts), None if v is None else float(v), MINUTE))
+                       for sid, ts, v in rows), MINUTE)
+        self._add_rollups((sid, r) for (sid, _), r in folded.items())
         self._executemany(self._sql("DELETE FROM samples WHERE series_id = ? AND ts = ?"),
                           [(sid, ts) for sid, ts, _ in rows])
         return len(rows)
@@ -378,8 +399,9 @@ class Store(ABC):
             "WHERE width < ? AND ts < ? ORDER BY width, ts LIMIT ?"), (coarse, cutoff, self.retention_policy.batch))
         if not rows:
             return 0
-        self._add_rollups(fold(((int(r[0]), Rollup(float(r[1]), float(r[2]), int(r[3]), int(r[4]), float(r[5]),
-                                                   r[6], r[7], r[8], float(r[9]))) for r in rows), coarse))
+        folded = fold(((int(r[0]), Rollup(float(r[1]), float(r[2]), int(r[3]), int(r[4]), float(r[5]),
+                                          r[6], r[7], r[8], float(r[9]))) for r in rows), coarse)
+        self._add_rollups((sid, r) for (sid, _), r in folded.items())
         self._executemany(self._sql("DELETE FROM rollups WHERE series_id = ? AND width = ? AND ts = ?"),
                           [(r[0], r[2], r[1]) for r in rows])
         return len(rows)
