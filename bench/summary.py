@@ -98,6 +98,18 @@ def backtest(d: dict[str, Any]) -> list[Row]:
              _yes(bool(s["goal_met"])))]
 
 
+def history(d: dict[str, Any]) -> list[Row]:
+    ours, today, met = d["ours"], d["today_30d"], d["met"]
+    days = f"{d['days']:g} days"
+    return [(f"History: store size, {days} of the shipped config", f"{ours['store_mb']:.0f} MB",
+             f"{today['store_mb']} MB (before, issue 15)", "< 250 MB", _yes(met["store_mb"])),
+            (f"History: SLO cycle (steady median; first after a start), {days}",
+             f"{ours['cycle_ms']:.1f} ms; {ours['first_s']:.2f} s",
+             f"{today['cycle_ms']} ms; {today['first_s']} s (before)", "< 50 ms", _yes(met["cycle_ms"])),
+            (f"History: RSS peak with {days}", f"{ours['rss_mb']:.0f} MB", f"{today['rss_mb']} MB (before)",
+             "< 150 MB", _yes(met["rss_mb"]))]
+
+
 def _ms(seconds: float) -> str:
     """Milliseconds with the digits that matter: 6.4 ms, 899 ms."""
     return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
@@ -105,7 +117,8 @@ def _ms(seconds: float) -> str:
 
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("instrumentation_overhead", instrumentation), ("probe_capacity", probes), ("rule_evaluation", rules),
-    ("detection_latency", detection), ("event_load", event_load), ("backtest", backtest))
+    ("detection_latency", detection), ("event_load", event_load), ("backtest", backtest),
+    ("history_scale", history))
 
 
 def table() -> str:

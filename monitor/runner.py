@@ -32,6 +32,7 @@ from monitor.sentry_api import sentry_router
 from monitor.server import create_server
 from monitor.slo_loop import slo_loop
 from monitor.store import Store, open_store
+from monitor.store.retention import retention_loop
 from probes.deadman import ping
 from slo.service import SloService
 
@@ -167,6 +168,8 @@ async def serve(config: Config) -> int:
                                                       deploys))
     delivering = asyncio.create_task(_delivery_loop(worker, leadership, wake_delivery))
     slo_task = asyncio.create_task(slo_loop(config, store, slos, channels, lambda: leadership.leader))
+    # raw -> rollups -> gone, a small batch at a time; by the leader only (replicas share one store)
+    retaining = asyncio.create_task(retention_loop(store, lambda: leadership.leader))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
@@ -182,6 +185,7 @@ async def serve(config: Config) -> int:
     evaluating.cancel()
     delivering.cancel()
     slo_task.cancel()
+    retaining.cancel()
     stopper.cancel()
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
         await serving
@@ -193,6 +197,8 @@ async def serve(config: Config) -> int:
         await delivering
     with contextlib.suppress(asyncio.CancelledError):
         await slo_task
+    with contextlib.suppress(asyncio.CancelledError):
+        await retaining
     await scheduler.shutdown()
     leadership.release()
     store.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.core import signals
 from monitor.core.observation import Observation, unknown
-from slo.budget import Budget, Counted, Counts, CountSeries, error_budget, window_counts
+from slo.budget import Budget, Countable, Counts, error_budget, window_counts
 from slo.burn import BurnCheck, check, trailing_burn_rate
 from slo.periods import PeriodDef
 from slo.spec import EVENT, Period, SloSpec
@@ -105,7 +105,7 @@ def _observation(slo: str, signal: str, value: float | None, now: float, why: st
     return Observation(signal, value, now, labels) if value is not None else unknown(signal, now, why, labels)
 
 
-def burn_alert_observations(spec: SloSpec, series: Sequence[Counted], now: float,
+def burn_alert_observations(spec: SloSpec, series: Sequence[Countable], now: float,
                             periods: Mapping[Period, PeriodDef], error: str | None = None) -> list[Observation]:
     """Only what the burn-rate alert rules read (slo_multiwindow_burn_rate), exactly as SloStatus.observations()
     writes it, without the periods' budgets (which need the whole period's history): for the backtest."""
@@ -125,14 +125,14 @@ def burn_alert_observations(spec: SloSpec, series: Sequence[Counted], now: float
     return out
 
 
-def _period_budget(spec: SloSpec, series: Sequence[CountSeries], p: PeriodDef, now: float) -> Budget:
+def _period_budget(spec: SloSpec, series: Sequence[Countable], p: PeriodDef, now: float) -> Budget:
     elapsed = p.elapsed(now)
     covered = p.covered(now)
     counts: Counts | None = Counts(0.0, 0.0) if elapsed == 0 else window_counts(series, covered.start, covered.end)
     return error_budget(spec.objective, counts, p.length, elapsed)
 
 
-def evaluate_slo(spec: SloSpec, series: Sequence[CountSeries], now: float,
+def evaluate_slo(spec: SloSpec, series: Sequence[Countable], now: float,
                  periods: Mapping[Period, PeriodDef], error: str | None = None) -> SloStatus:
     """Budgets of the SLO's periods, its burn rates over every alert window, and the alert checks at `now`."""
     chosen = {k: p for k, p in periods.items() if k in spec.periods}

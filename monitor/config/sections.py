@@ -49,6 +49,22 @@ class StoreConfig(Section):
     path: str = Field(DEFAULT_STORE_PATH, min_length=1)  # sqlite
     dsn: SecretStr | None = None  # postgres; never the monitored database
     retention: Duration = 30 * 86400.0  # a 30-day SLO window needs 30 days of history
+    # How history ages (monitor/store/retention.py): raw samples, then per-minute rollups, then coarse ones
+    # until `retention`; the SLOs' count buckets and the delivered notifications have their own.
+    raw_retention: Duration = 6 * 3600.0
+    minute_rollups: Duration = 2 * 86400.0
+    coarse_rollup: Duration = 3600.0
+    counts_retention: Duration = 400 * 86400.0
+    outbox_retention: Duration = 30 * 86400.0
+
+    @model_validator(mode="after")
+    def _ages(self) -> StoreConfig:
+        if not self.raw_retention <= self.minute_rollups <= self.retention:
+            raise ValueError("raw_retention <= minute_rollups <= retention, please: history is kept raw, then "
+                             "per minute, then coarser")
+        if self.coarse_rollup < 60 or self.coarse_rollup % 60:
+            raise ValueError("coarse_rollup must be a whole number of minutes")
+        return self
 
     @model_validator(mode="after")
     def _backend_fields(self) -> StoreConfig:

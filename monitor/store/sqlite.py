@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.store.base import Store
+from monitor.store.retention import Retention
 
 
 class SqliteStore(Store):
@@ -18,15 +19,31 @@ class SqliteStore(Store):
         "CREATE TABLE IF NOT EXISTS latest (series_id INTEGER PRIMARY KEY, ts REAL NOT NULL, value REAL, "
         "error TEXT, details TEXT)",
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rollups (series_id INTEGER NOT NULL, width REAL NOT NULL, ts REAL NOT NULL, "
+        "n INTEGER NOT NULL, n_unknown INTEGER NOT NULL, vsum REAL NOT NULL, vmin REAL, vmax REAL, vlast REAL, "
+        "last_ts REAL NOT NULL, PRIMARY KEY (series_id, width, ts)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS rollups_age ON rollups (width, ts)",
+        "CREATE TABLE IF NOT EXISTS counts (key TEXT NOT NULL, width REAL NOT NULL, ts REAL NOT NULL, "
+        "good REAL NOT NULL, total REAL NOT NULL, PRIMARY KEY (key, width, ts)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS counts_age ON counts (width, ts)",
         "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, notification_id TEXT NOT NULL, "
         "channel TEXT NOT NULL, created_at REAL NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL, "
         "attempts INTEGER NOT NULL, next_attempt REAL NOT NULL, last_error TEXT, UNIQUE (notification_id, channel))",
+        "CREATE INDEX IF NOT EXISTS outbox_age ON outbox (created_at)",
     )
+    RECLAIM_PAGES = 2048  # per retention step: 8 MB of freed pages handed back to the file system
 
-    def __init__(self, path: str, retention: float) -> None:
-        super().__init__(retention)
+    def __init__(self, path: str, retention: float, policy: Retention | None = None) -> None:
+        super().__init__(retention, policy)
+        self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+        # Incremental vacuum, so that what retention deletes shrinks the file instead of only being reused.
+        # It must be chosen before the first table exists; an older file is converted once by a VACUUM.
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                self._db.execute("VACUUM")
         # WAL: readers never block the writer, and a crash loses at most the last transaction.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -46,6 +63,10 @@ class SqliteStore(Store):
 
     def _rollback(self) -> None:
         self._db.rollback()
+
+    def _reclaim(self) -> None:
+        self._db.execute(f"PRAGMA incremental_vacuum({self.RECLAIM_PAGES})").fetchall()
+        self._db.commit()
 
     def close(self) -> None:
         with self._lock:

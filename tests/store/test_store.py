@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
+from collections.abc import Callable
 
-import psycopg
 import pytest
-from pydantic import SecretStr
 
-from devstack import PrivatePostgres
 from monitor.core.observation import Observation, unknown
-from monitor.store import Store, open_store
+from monitor.store import Store
 
 DAY = 86400.0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
-    if request.param == "sqlite":
-        cfg = SimpleNamespace(backend="sqlite", path=str(tmp_path / "state.sqlite3"), retention=30 * DAY)
-    else:
-        pg: PrivatePostgres = request.getfixturevalue("pg")
-        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS monitor_state")
-            conn.execute("CREATE DATABASE monitor_state")
-        dsn = pg.admin_url.rsplit("/", 1)[0] + "/monitor_state"
-        cfg = SimpleNamespace(backend="postgres", dsn=SecretStr(dsn), retention=30 * DAY)
-    opened: list[Store] = []
-
-    def make() -> Store:
-        opened.append(open_store(cfg))
-        return opened[-1]
-
-    yield make
-    for store in opened:
-        with contextlib.suppress(Exception):  # some were closed by the test already
-            store.close()
 
 
 def obs(signal: str, value: float | None, ts: float, **labels: str) -> Observation:
