@@ -73,6 +73,12 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def _read_execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read on the backend's read connection, so a long read never holds the writer back. This default
+        (one connection) reads under the writer's lock; both backends override it with a second connection."""
+        with self._lock:
+            return self._execute(sql, params)
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
         """One call's statements under the lock; on any failure they are rolled back, so a failed call
@@ -152,14 +158,33 @@ class Store(ABC):
 
     def history(self, signal: str, labels: Mapping[str, str], since: float,
                 until: float | None = None) -> list[Sample]:
-        with self._tx():
+        with self._lock:
             sid = self._series.get((signal, tuple(sorted(labels.items()))))
-            if sid is None:
-                return []
-            rows = self._execute(self._sql(
-                "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
-                (sid, since, until if until is not None else float("inf")))
+        if sid is None:
+            return []
+        rows = self._read_execute(self._sql(
+            "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
+            (sid, since, until if until is not None else float("inf")))
         return [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
+
+    def refresh_latest(self) -> int:
+        """Take in the latest values other replicas wrote to a shared store (they probe the targets this one
+        does not); read on the read connection. Returns how many series were newer than this replica knew."""
+        rows = self._read_execute(self._sql(
+            "SELECT s.id, s.signal, s.labels, l.ts, l.value, l.error, l.details "
+            "FROM latest l JOIN series s ON s.id = l.series_id"))
+        newer = 0
+        with self._lock:
+            for sid, signal, labels, ts, value, error, details in rows:
+                parsed = json.loads(labels)
+                key: SeriesKey = (signal, tuple(sorted(parsed.items())))
+                self._series.setdefault(key, int(sid))
+                current = self._latest.get(key)
+                if current is None or float(ts) > current.timestamp:
+                    self._latest[key] = Observation(signal=signal, value=value, timestamp=float(ts), labels=parsed,
+                                                    error=error, details=json.loads(details) if details else None)
+                    newer += 1
+        return newer
 
     # -- small documents: alert engine state, silences, acknowledgements ----------------------
     def put_state(self, key: str, value: Any) -> None:
