@@ -49,6 +49,8 @@ class Store(ABC):
     def __init__(self, retention: float) -> None:
         self.retention = retention
         self._lock = threading.Lock()
+        # The in-memory latest values have their own lock: reading them never waits for a write in progress.
+        self._cache_lock = threading.Lock()
         self._series: dict[SeriesKey, int] = {}
         self._latest: dict[SeriesKey, Observation] = {}
 
@@ -105,8 +107,9 @@ class Store(ABC):
         self._load_caches()
 
     def _load_caches(self) -> None:
-        self._series.clear()
-        self._latest.clear()
+        with self._cache_lock:
+            self._series.clear()
+            self._latest.clear()
         for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
             self._series[(signal, tuple(sorted(json.loads(labels).items())))] = int(sid)
         rows = self._execute(self._sql(
@@ -115,7 +118,8 @@ class Store(ABC):
         for signal, labels, ts, value, error, details in rows:
             obs = Observation(signal=signal, value=value, timestamp=ts, labels=json.loads(labels), error=error,
                               details=json.loads(details) if details else None)
-            self._latest[obs.series_key()] = obs
+            with self._cache_lock:
+                self._latest[obs.series_key()] = obs
 
     def _series_id(self, obs: Observation) -> int:
         key = obs.series_key()
@@ -147,18 +151,19 @@ class Store(ABC):
                 "ON CONFLICT (series_id) DO UPDATE SET ts = excluded.ts, value = excluded.value, "
                 "error = excluded.error, details = excluded.details WHERE excluded.ts >= latest.ts"), latest)
             self._commit()
-            for obs in observations:
-                current = self._latest.get(obs.series_key())
-                if current is None or obs.timestamp >= current.timestamp:
-                    self._latest[obs.series_key()] = obs
+            with self._cache_lock:
+                for obs in observations:
+                    current = self._latest.get(obs.series_key())
+                    if current is None or obs.timestamp >= current.timestamp:
+                        self._latest[obs.series_key()] = obs
 
     def latest(self) -> list[Observation]:
-        with self._tx():
+        with self._cache_lock:
             return list(self._latest.values())
 
     def history(self, signal: str, labels: Mapping[str, str], since: float,
                 until: float | None = None) -> list[Sample]:
-        with self._lock:
+        with self._cache_lock:
             sid = self._series.get((signal, tuple(sorted(labels.items()))))
         if sid is None:
             return []
@@ -174,7 +179,7 @@ class Store(ABC):
             "SELECT s.id, s.signal, s.labels, l.ts, l.value, l.error, l.details "
             "FROM latest l JOIN series s ON s.id = l.series_id"))
         newer = 0
-        with self._lock:
+        with self._cache_lock:
             for sid, signal, labels, ts, value, error, details in rows:
                 parsed = json.loads(labels)
                 key: SeriesKey = (signal, tuple(sorted(parsed.items())))
