@@ -71,11 +71,11 @@ def detection(d: dict[str, Any]) -> list[Row]:
     return [
         ("Detection: API down -> notification (median)", f"{s['ours_fault_to_firing_median_s']:.1f} s",
          f"{s['prom_fault_to_firing_median_s']:.1f} s (Prometheus + blackbox + Alertmanager)",
-         f"<= 15 s and <= 0.25x (ratio {s['ratio_firing_ours_over_prom']:.3f})",
-         _yes(s["goals"]["ours_firing_le_15s"] and s["goals"]["ratio_le_0.25"])),
+         f"<= 5 s and <= 0.25x (ratio {s['ratio_firing_ours_over_prom']:.3f})",
+         _yes(s["goals"]["ours_firing_le_5s"] and s["goals"]["ratio_le_0.25"])),
         ("Detection: recovery -> resolved notification (median)", f"{s['ours_recovery_to_resolved_median_s']:.1f} s",
-         f"{s['prom_recovery_to_resolved_median_s_waited_or_by_construction']:.1f} s", "<= 15 s",
-         _yes(s["goals"]["ours_resolved_le_15s"])),
+         f"{s['prom_recovery_to_resolved_median_s_waited_or_by_construction']:.1f} s", "<= 10 s",
+         _yes(s["goals"]["ours_resolved_le_10s"])),
     ]
 
 
