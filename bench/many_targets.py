@@ -1,8 +1,9 @@
 """Benchmark: one monitor with 1,000 and 5,000 HTTP targets on 127.0.0.1 - what it costs and whether it keeps time.
 
-For each size, `converge-monitor run` (a child process, SQLite store, no event window) checks N HTTP targets on a
-local nginx (one worker; `/?t=<i>` so every target has its own URL), each every 10 s (timeout 2 s). While it
-runs, a status screen polls `/board` every 15 s and a Prometheus-like scraper reads `/metrics` every 15 s.
+For each size, `converge-monitor run` (a child process, SQLite store, no event window) checks N HTTP targets
+on a tiny local HTTP server in its own process (`/?t=<i>`: every target has its own URL), each every 10 s
+(timeout 2 s). While it runs, a status screen polls `/board` every 15 s and a Prometheus-like scraper reads
+`/metrics` every 15 s.
 After a warm-up, every 5 s the run samples:
 
 - the monitor's CPU (its process's user+system time) and RSS, and the store's size (database + WAL);
@@ -20,12 +21,15 @@ Run: python -m bench.many_targets [--sizes 1000 5000] [--seconds 150] [--warmup 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import os
 import platform
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,7 +41,6 @@ import psutil
 import yaml
 
 from bench.machine import cpu_model, loadavg_text
-from bench.probe_capacity import start_nginx, stop_process
 from bench.report import write_results
 from devstack import free_port
 from devstack.monitor import MonitorServer
@@ -46,6 +49,43 @@ RESULTS = Path(__file__).resolve().parent / "results"
 INTERVAL, TIMEOUT = 10, 2
 SAMPLE_EVERY, BOARD_EVERY, SCRAPE_EVERY = 5.0, 15.0, 15.0
 GOALS = {"health_ms": 20.0, "late_s": 1.0, "cpu_cores": 0.30, "rss_growth_ratio": 0.10}
+
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+
+class _Ok(asyncio.Protocol):
+    """The tiny target server: 200 "ok" to every request, keep-alive (one response per request head)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            _head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.transport.write(RESPONSE)
+
+
+async def _serve(port: int) -> None:
+    server = await asyncio.get_running_loop().create_server(_Ok, "127.0.0.1", port, backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+
+def start_target_server() -> tuple[subprocess.Popen[bytes], str]:
+    """The targets' server in its own process, so its CPU is not the monitor's."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.many_targets", "--serve", str(port)])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return proc, f"http://127.0.0.1:{port}/"
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the target server did not start")
 
 
 def config(workdir: Path, url: str, targets: int, port: int) -> Path:
@@ -193,7 +233,8 @@ def measure(targets: int, seconds: float, warmup: float, nginx_url: str) -> dict
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Many targets: one monitor, HTTP targets on 127.0.0.1 ({report['finished']})", "",
-             f"Each target every {INTERVAL} s (timeout {TIMEOUT} s) against a local nginx; /board polled every "
+             f"Each target every {INTERVAL} s (timeout {TIMEOUT} s) against a tiny local HTTP server (its own "
+             "process); /board polled every "
              f"{BOARD_EVERY:g} s and /metrics scraped every {SCRAPE_EVERY:g} s during the run; measured after a "
              "warm-up.",
              "", "| | " + " | ".join(f"{r['targets']:,} targets" for r in report["runs"]) + " |",
@@ -238,16 +279,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=150.0, help="measured time per size (default 150)")
     parser.add_argument("--warmup", type=float, default=45.0, help="before measuring (default 45)")
     parser.add_argument("--quick", action="store_true", help="100 and 500 targets, 30 s each (a smoke run)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the target server's child process
     args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(_serve(args.serve))
+        return 0
     if args.quick:
         args.sizes, args.seconds, args.warmup = [100, 500], 30.0, 15.0
     before = os.getloadavg()
-    workdir = Path(tempfile.mkdtemp(prefix="many-targets-nginx-"))
-    nginx = start_nginx(workdir)
+    server, url = start_target_server()
     try:
-        runs = [measure(n, args.seconds, args.warmup, nginx.url) for n in args.sizes]
+        runs = [measure(n, args.seconds, args.warmup, url) for n in args.sizes]
     finally:
-        stop_process(nginx.proc)
+        server.terminate()
+        server.wait(timeout=10)
     report = {"finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "runs": runs,
               "settings": {"interval_s": INTERVAL, "timeout_s": TIMEOUT, "seconds": args.seconds,
                            "warmup_s": args.warmup},

@@ -89,6 +89,18 @@ def event_load(d: dict[str, Any]) -> list[Row]:
              f"{monitor['cpu_cores']:.3f} cores, {monitor['rss_mib_max']:.0f} MiB", "-", "-", "-")]
 
 
+def many_targets(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for r in d["runs"]:
+        g = r["goals"]
+        rows.append((f"{r['targets']:,} HTTP targets on one monitor: CPU, RSS, /health median, runs > 1 s late",
+                     f"{r['cpu_cores']:.2f} cores, {r['rss_mib']['first_third']:.0f} -> "
+                     f"{r['rss_mib']['last_third']:.0f} MiB, {r['health_ms']['median']:.1f} ms, "
+                     f"{r['late_over_1s']} of {r['probe_runs']}", "-",
+                     "< 0.30 cores, RSS flat, < 20 ms, none", _yes(all(g.values()))))
+    return rows
+
+
 def _ms(seconds: float) -> str:
     """Milliseconds with the digits that matter: 6.4 ms, 899 ms."""
     return f"{seconds * 1000:.3g} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
@@ -96,7 +108,7 @@ def _ms(seconds: float) -> str:
 
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("instrumentation_overhead", instrumentation), ("probe_capacity", probes), ("rule_evaluation", rules),
-    ("detection_latency", detection), ("event_load", event_load))
+    ("detection_latency", detection), ("event_load", event_load), ("many_targets", many_targets))
 
 
 def table() -> str:
