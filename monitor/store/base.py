@@ -66,6 +66,8 @@ class Store(ABC):
         self.retention = retention
         self.retention_policy = policy or Retention.for_history(retention)
         self._lock = threading.Lock()
+        # The in-memory latest values have their own lock: reading them never waits for a write in progress.
+        self._cache_lock = threading.Lock()
         self._series: dict[SeriesKey, int] = {}
         self._latest: dict[SeriesKey, Observation] = {}
         self._rules: dict[str, list[CountRule]] = {}  # by signal
@@ -97,6 +99,12 @@ class Store(ABC):
     def _reclaim(self) -> None:
         """Hand space freed by deletes back (SQLite's incremental vacuum); PostgreSQL's autovacuum does it."""
 
+    def _read_execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read on the backend's read connection, so a long read never holds the writer back. This default
+        (one connection) reads under the writer's lock; both backends override it with a second connection."""
+        with self._lock:
+            return self._execute(sql, params)
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
         """One call's statements under the lock; on any failure they are rolled back, so a failed call
@@ -123,8 +131,9 @@ class Store(ABC):
         self._load_caches()
 
     def _load_caches(self) -> None:
-        self._series.clear()
-        self._latest.clear()
+        with self._cache_lock:
+            self._series.clear()
+            self._latest.clear()
         self._counted.clear()  # re-derived from what was committed
         self._previous.clear()
         for sid, signal, labels in self._execute("SELECT id, signal, labels FROM series"):
@@ -135,7 +144,8 @@ class Store(ABC):
         for signal, labels, ts, value, error, details in rows:
             obs = Observation(signal=signal, value=value, timestamp=ts, labels=json.loads(labels), error=error,
                               details=json.loads(details) if details else None)
-            self._latest[obs.series_key()] = obs
+            with self._cache_lock:
+                self._latest[obs.series_key()] = obs
 
     def _series_id(self, obs: Observation) -> int:
         key = obs.series_key()
@@ -171,29 +181,31 @@ class Store(ABC):
                 "error = excluded.error, details = excluded.details WHERE excluded.ts >= latest.ts"), latest)
             self._add_counts(counts)
             self._commit()
-            for obs in observations:
-                current = self._latest.get(obs.series_key())
-                if current is None or obs.timestamp >= current.timestamp:
-                    self._latest[obs.series_key()] = obs
+            with self._cache_lock:
+                for obs in observations:
+                    current = self._latest.get(obs.series_key())
+                    if current is None or obs.timestamp >= current.timestamp:
+                        self._latest[obs.series_key()] = obs
 
     def latest(self) -> list[Observation]:
-        with self._tx():
+        with self._cache_lock:
             return list(self._latest.values())
 
     def history(self, signal: str, labels: Mapping[str, str], since: float,
                 until: float | None = None) -> list[Sample]:
         """The samples of [since, until]: raw ones where they are still kept, before that one per rollup
-        (its last known value at its timestamp: exact for a counter's increase, a gauge's latest value)."""
+        (its last known value at its timestamp: exact for a counter's increase, a gauge's latest value).
+        Read on the read connection, so a long read never holds the writer back."""
         upto = until if until is not None else float("inf")
-        with self._tx():
+        with self._cache_lock:
             sid = self._series.get((signal, tuple(sorted(labels.items()))))
-            if sid is None:
-                return []
-            rows = self._execute(self._sql(
-                "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
-                (sid, since, upto))
-            raw_from = float(rows[0][0]) if rows else upto
-            older = self._rollup_rows(sid, since, raw_from) if since < raw_from else []
+        if sid is None:
+            return []
+        rows = self._read_execute(self._sql(
+            "SELECT ts, value, error FROM samples WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"),
+            (sid, since, upto))
+        raw_from = float(rows[0][0]) if rows else upto
+        older = self._rollup_rows(sid, since, raw_from, self._read_execute) if since < raw_from else []
         out = [Sample(r.last_ts, r.vlast, None if r.vlast is not None else f"{r.n_unknown} unknown samples")
                for r in older if since <= r.last_ts < raw_from]
         return out + [Sample(float(ts), None if v is None else float(v), err) for ts, v, err in rows]
@@ -205,8 +217,9 @@ class Store(ABC):
             sid = self._series.get((signal, tuple(sorted(labels.items()))))
             return [] if sid is None else self._rollup_rows(sid, since, until if until is not None else float("inf"))
 
-    def _rollup_rows(self, sid: int, since: float, until: float) -> list[Rollup]:
-        rows = self._execute(self._sql(
+    def _rollup_rows(self, sid: int, since: float, until: float,
+                     execute: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]] | None = None) -> list[Rollup]:
+        rows = (execute or self._execute)(self._sql(
             "SELECT ts, width, n, n_unknown, vsum, vmin, vmax, vlast, last_ts FROM rollups "
             "WHERE series_id = ? AND ts + width > ? AND ts <= ? ORDER BY ts, width"), (sid, since, until))
         return [Rollup(float(ts), float(w), int(n), int(nu), float(vs), vmin, vmax, vlast, float(lt))
@@ -469,6 +482,25 @@ class Store(ABC):
         if not rows or rows[0][0] is None:
             return None
         return float(rows[0][0]), float(rows[0][1])
+
+    def refresh_latest(self) -> int:
+        """Take in the latest values other replicas wrote to a shared store (they probe the targets this one
+        does not); read on the read connection. Returns how many series were newer than this replica knew."""
+        rows = self._read_execute(self._sql(
+            "SELECT s.id, s.signal, s.labels, l.ts, l.value, l.error, l.details "
+            "FROM latest l JOIN series s ON s.id = l.series_id"))
+        newer = 0
+        with self._cache_lock:
+            for sid, signal, labels, ts, value, error, details in rows:
+                parsed = json.loads(labels)
+                key: SeriesKey = (signal, tuple(sorted(parsed.items())))
+                self._series.setdefault(key, int(sid))
+                current = self._latest.get(key)
+                if current is None or float(ts) > current.timestamp:
+                    self._latest[key] = Observation(signal=signal, value=value, timestamp=float(ts), labels=parsed,
+                                                    error=error, details=json.loads(details) if details else None)
+                    newer += 1
+        return newer
 
     # -- small documents: alert engine state, silences, acknowledgements ----------------------
     def put_state(self, key: str, value: Any) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,18 @@ class PostgresStore(Store):
         self._dsn = dsn
         self._db = self._connect()
         self._setup()
+        # Reads on a second connection (autocommit: each read sees what is committed, holds no snapshot open),
+        # so a long read never holds back the writer, which has the first.
+        self._reader: psycopg.Connection[Any] | None = None
+        self._read_lock = threading.Lock()
+
+    def _read_execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            if self._reader is None or self._reader.closed or self._reader.broken:
+                self._reader = psycopg.connect(self._dsn, connect_timeout=5, autocommit=True,
+                                               application_name="converge-monitor-reader")
+            cur = self._reader.execute(sql, params)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._dsn, connect_timeout=5, application_name="converge-monitor-store")
@@ -74,5 +87,8 @@ class PostgresStore(Store):
         pass  # autovacuum reuses the space of deleted rows; the table stops growing once retention is reached
 
     def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             self._db.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,16 @@ class SqliteStore(Store):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._setup()
+        # Reads (history for the board, the SLOs, reports) on their own connection: under WAL they run beside
+        # the writer, never holding it. An in-memory database is private to its connection: it reads on the one.
+        self._reader = None if path == ":memory:" else sqlite3.connect(path, check_same_thread=False)
+        self._read_lock = threading.Lock()
+
+    def _read_execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            return super()._read_execute(sql, params)
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, params).fetchall()
@@ -69,6 +80,9 @@ class SqliteStore(Store):
         self._db.commit()
 
     def close(self) -> None:
+        if self._reader is not None:
+            with self._read_lock:
+                self._reader.close()
         with self._lock:
             self._db.commit()
             self._db.close()

@@ -15,7 +15,7 @@ RULES = {r.name: r for r in DEFAULT_RULES}
 # The spec, written out by hand: name, tier, signal, comparison, threshold, for (s), event threshold, event for.
 SPEC = [
     # 8.6 critical
-    ("ApiDown", "critical", "http_up", "==", 0, 30, 0, 5),
+    ("ApiDown", "critical", "http_up", "==", 0, 30, 0, 1),  # event: 1 s, a failed check and its re-check
     ("DbPoolExhausted", "critical", "api_db_pool_utilization", ">=", 1.0, 60, 1.0, 20),
     ("DbPoolRequestsWaiting", "critical", "api_db_pool_waiting", ">", 0, 60, 0, 20),
     ("ErrorRateCritical", "critical", "api_error_ratio", ">", 0.10, 120, 0.10, 30),

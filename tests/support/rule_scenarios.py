@@ -100,9 +100,9 @@ def guard_values(guard: Guard) -> tuple[float, float]:
 
 
 def _n(seconds: float) -> int:
-    n = seconds / STEP
-    assert n == int(n), f"{seconds}s is not a multiple of the {STEP}s step"
-    return int(n)
+    """Evaluation steps until a duration has passed: both engines only look at each step, so a `for` shorter
+    than a step (ApiDown's 1 s in the event) is met at the next one."""
+    return math.ceil(seconds / STEP)
 
 
 def _resolving(fire_at: int, last_true: int, kff_steps: int, held_until: int | None = None) -> tuple[range, range]:
