@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic import SecretStr as Secret
 
 from alerts.ack import check_bearer
+from monitor.alerts_api import ERRORS
 from monitor.deploys import DeployError, DeployWatch, open_window, record_deploy
 from monitor.request_body import bounded_body
 
@@ -47,7 +48,7 @@ def deploys_router(watch: DeployWatch, token: Secret | None, keep: int,
                 "window_open": current is not None, "window_seconds": watch.window,
                 "window_ends": current.at + watch.window if current else None}
 
-    @router.post("/deploys", status_code=201)
+    @router.post("/deploys", status_code=201, responses=ERRORS)
     async def mark_deploy(request: Request, authorization: str | None = Header(None)) -> dict[str, Any]:
         require_bearer(authorization, token)
         try:

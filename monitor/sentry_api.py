@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 
 from alerts.sentry import PayloadError, SentryBook, delivery_id, parse, signature_ok
 from alerts.service import AlertService
+from monitor.alerts_api import ERRORS
 from monitor.core.observation import Observation
 from monitor.core.signals import SENTRY_OPEN
 from monitor.request_body import bounded_body
@@ -26,7 +27,7 @@ def sentry_router(service: AlertService, client_secret: str) -> APIRouter:
     router = APIRouter(prefix="/api")
     book = SentryBook.from_dict(service.store.get_state(STATE_KEY))
 
-    @router.post("/sentry")
+    @router.post("/sentry", responses=ERRORS)
     async def sentry_webhook(request: Request, sentry_hook_resource: str | None = Header(None),
                              sentry_hook_signature: str | None = Header(None)) -> dict[str, Any]:
         body = await bounded_body(request, MAX_BODY)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from alerts.promrules import ALERT_GROUP, EVENT_GROUP, MONITOR_JOB, RECORDING_GROUP
+from alerts.promrules import ALERT_GROUP, DEPLOY_GROUP, EVENT_GROUP, MONITOR_JOB, RECORDING_GROUP
 from devstack import ApiServer, MissingBinaryError, PrivateAlertmanager, PrivatePrometheus, free_port
 from devstack.monitor import MonitorServer
 from devstack.process import find_binary
@@ -165,7 +165,7 @@ def test_rule_groups_load_and_evaluate_without_errors(stack: dict[str, Any]) -> 
         return by_name if by_name and evaluated else None
 
     loaded = wait_for(groups, 20, "every rule evaluated")
-    assert set(loaded) == {ALERT_GROUP, EVENT_GROUP, RECORDING_GROUP, *SLO_GROUPS}
+    assert set(loaded) == {ALERT_GROUP, EVENT_GROUP, DEPLOY_GROUP, RECORDING_GROUP, *SLO_GROUPS}
     bad = [(r["name"], r.get("lastError")) for name, rules in loaded.items() for r in rules
            if r["health"] == "err" or (name not in SLO_GROUPS and r["health"] != "ok")]
     assert bad == []
