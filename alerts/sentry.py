@@ -175,7 +175,8 @@ def _alert(rule: str, tier: Tier, change: Change, state: State, now: float) -> A
         labels["project"] = change.project
     return Alert(rule=rule, tier=tier, labels=labels, state=state, value=change.count,
                  fired_at=now, active_since=now, resolved_at=now if state == State.RESOLVED else None,
-                 summary=summary(change), runbook=change.link)
+                 summary=summary(change), runbook=change.link,
+                 annotations={"title": change.title or f"issue {change.key}", "kind": change.kind})
 
 
 @dataclass

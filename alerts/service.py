@@ -318,7 +318,8 @@ class AlertService:
         return {"id": alert.id, "rule": alert.rule, "tier": str(alert.tier), "state": str(alert.state),
                 "labels": dict(alert.labels), "value": alert.value, "threshold": alert.threshold,
                 "since": alert.active_since, "fired_at": alert.fired_at, "summary": alert.summary,
-                "runbook": alert.runbook, "acked_by": record.get("acked_by"), "acked_at": record.get("acked_at"),
+                "runbook": alert.runbook, "annotations": dict(alert.annotations),
+                "acked_by": record.get("acked_by"), "acked_at": record.get("acked_at"),
                 "notified_at": record.get("notified_at"), "held": self._holds.get(alert.id)}
 
     def active(self) -> list[dict[str, Any]]:

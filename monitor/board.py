@@ -19,17 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from alerts.model import TIER_ORDER, Tier
 from alerts.service import AlertService
 from monitor.core.observation import Observation
+from monitor.core.redact import safe_url
 from monitor.core.signals import CATALOG
+from monitor.deploys import load_deploys, open_window
 from monitor.rendercache import RenderCache
 from monitor.scheduler import ProbeScheduler
 from monitor.store.base import Sample
@@ -68,6 +71,11 @@ KIOSK_SIGNALS = KEY_SIGNALS[:4]
 # Event-day business counters, shown on the kiosk once the catalog declares them (not yet: see the report).
 EVENT_COUNTERS = (("api_logins_today", "Logins today"), ("api_rsvps_today", "RSVPs today"),
                   ("api_connections_today", "Connections today"), ("api_messages_today", "Messages today"))
+
+DEPLOYS_SHOWN = 5
+SENTRY_SHOWN = 10
+SENTRY_KINDS = {"SentryNewIssue": "new issue", "SentryIssueRegressed": "regression",
+                "SentryMetricAlert": "metric alert"}
 
 # -- scrubbing ---------------------------------------------------------------------------------------------
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
@@ -133,6 +141,24 @@ def fmt_value(value: float | None, unit: str) -> str:
 
 def fmt_time(ts: float, zone: tzinfo) -> str:
     return datetime.fromtimestamp(ts, zone).strftime("%H:%M:%S %Z")
+
+
+def fmt_day_time(ts: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(ts, zone).strftime("%b %d %H:%M %Z")
+
+
+def http_link(url: object) -> Markup | None:
+    """An http(s) link fit for an href, escaped (and so exempt from `scrub`, which would blank it), or None:
+    other schemes (javascript:, data:) and links carrying user info are dropped; query values are masked."""
+    if not isinstance(url, str) or not url or len(url) > 500 or any(c.isspace() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.username is not None:
+            return None
+    except ValueError:
+        return None
+    return escape(safe_url(url))
 
 
 # -- sparklines --------------------------------------------------------------------------------------------
@@ -208,14 +234,16 @@ class Board:
             "kiosk_signals": [_first_series(s) for s in signals if s["signal"] in {k.signal for k in KIOSK_SIGNALS}],
             "counters": self._counters(latest),
             "alerting": self.alerts is not None,
+            "deploys": self._deploys(now),
+            "sentry": self._sentry(firing, now),
+            "checks": self._checks(latest, now),
         }
 
     def _configured(self, obs: Observation) -> bool:
-        name = obs.labels.get("target", obs.labels.get("flow"))
-        return not self.scheduler.targets or name in self.scheduler.targets
+        return not self.scheduler.targets or _owner(obs) in self.scheduler.targets
 
     def _stale(self, obs: Observation, now: float) -> bool:
-        target = self.scheduler.targets.get(obs.labels.get("target", obs.labels.get("flow", "")))
+        target = self.scheduler.targets.get(_owner(obs))
         if target is None:
             return False
         return now - obs.timestamp > 3 * target.effective_interval(self._in_event(now)) + target.timeout
@@ -353,6 +381,90 @@ class Board:
             out.append({"signal": key.signal, "title": key.title, "series": series})
         return out
 
+    def _deploys(self, now: float) -> list[dict[str, Any]] | None:
+        """The last deploys, newest first; the window after the newest one, while it is open, and until when."""
+        if self.alerts is None:
+            return None
+        window = self.alerts.config.deploys.window
+        deploys = load_deploys(self.scheduler.store)
+        current = open_window(deploys, now, window)
+        rows = []
+        for d in reversed(deploys[-DEPLOYS_SHOWN:]):
+            is_open = d is current
+            rows.append({"version": d.version, "when": fmt_day_time(d.at, self.zone),
+                         "ago": fmt_duration(now - d.at) + " ago" if d.at <= now else "scheduled",
+                         "open": is_open, "until": fmt_day_time(d.at + window, self.zone) if is_open else "",
+                         "left": fmt_duration(d.at + window - now) if is_open else ""})
+        return rows
+
+    def _sentry(self, firing: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+        """Firing alerts that came from Sentry's webhooks: the issue's title, what kind, tier and its link."""
+        out = []
+        for a in firing:
+            if a["labels"].get("source") != "sentry":
+                continue
+            notes = a.get("annotations") or {}
+            since = a.get("fired_at") or a.get("since")
+            out.append({"title": str(notes.get("title") or a["labels"].get("issue") or a["rule"]),
+                        "kind": SENTRY_KINDS.get(a["rule"], a["rule"]), "tier": a["tier"],
+                        "project": a["labels"].get("project", ""), "link": http_link(a.get("runbook")),
+                        "for": fmt_duration(now - since) if since else "", "acked": bool(a.get("acked_at"))})
+        return out[:SENTRY_SHOWN]
+
+    def _threshold(self, rule: str, now: float) -> float | None:
+        r = self._rules().get(rule)
+        return r.params(self._in_event(now), self.alerts.in_deploy(now) if self.alerts else False).threshold \
+            if r is not None and r.enabled else None
+
+    def _checks(self, latest: list[Observation], now: float) -> dict[str, list[dict[str, Any]]]:
+        """The page load (real browser), the critical-feature journey and the restore check, one row each."""
+        by: dict[tuple[str, str], Observation] = {(o.signal, _owner(o)): o for o in latest}
+
+        def value(signal: str, name: str) -> float | None:
+            o = by.get((signal, name))
+            return o.value if o is not None and not self._stale(o, now) else None
+
+        pages, journeys, restores = [], [], []
+        slow, very_slow = self._threshold("PageLoadSlow", now), self._threshold("PageLoadVerySlow", now)
+        for (signal, name), o in sorted(by.items()):
+            if signal == "browser_page_ok":
+                load, cls = value("browser_load_seconds", name), value("browser_cls", name)
+                level = self._level(o, now, bad=load is not None and very_slow is not None and load > very_slow,
+                                    warn=load is not None and slow is not None and load > slow)
+                pages.append({"name": name, "level": level, "error": self._why(o, now),
+                              "load": fmt_value(load, "seconds"), "cls": "unknown" if cls is None else f"{cls:.3f}",
+                              "lcp": fmt_value(value("browser_lcp_seconds", name), "seconds"),
+                              "last": fmt_duration(now - o.timestamp) + " ago"})
+            elif signal == "journey_success":
+                step = (o.details or {}).get("step") if o.value == 0 else None
+                journeys.append({"name": name, "level": self._level(o, now), "error": self._why(o, now),
+                                 "step": str(step)[:40] if step else None,
+                                 "duration": fmt_value(value("journey_duration_seconds", name), "seconds"),
+                                 "last": fmt_duration(now - o.timestamp) + " ago"})
+            elif signal == "backup_restore_success":
+                took, age = value("backup_restore_seconds", name), value("backup_restore_age_seconds", name)
+                rto = self._threshold("BackupRestoreSlowerThanRto", now)
+                rpo = self._threshold("BackupRestoreOlderThanRpo", now)
+                over_rto = took is not None and rto is not None and took > rto
+                over_rpo = age is not None and rpo is not None and age > rpo
+                restores.append({"name": name, "level": self._level(o, now, warn=over_rto or over_rpo),
+                                 "error": self._why(o, now),
+                                 "took": fmt_value(took, "seconds"), "rto": fmt_value(rto, "seconds"),
+                                 "over_rto": over_rto, "age": fmt_value(age, "seconds"),
+                                 "rpo": fmt_value(rpo, "seconds"), "over_rpo": over_rpo,
+                                 "last": fmt_duration(now - o.timestamp) + " ago"})
+        return {"pages": pages, "journeys": journeys, "restores": restores}
+
+    def _level(self, o: Observation, now: float, bad: bool = False, warn: bool = False) -> str:
+        if o.value is None or self._stale(o, now):
+            return "unknown"
+        return "down" if o.value == 0 or bad else "degraded" if warn else "ok"
+
+    def _why(self, o: Observation, now: float) -> str | None:
+        if self._stale(o, now):
+            return "stale"
+        return error_class(o.error) if o.value != 1 else None
+
     def _counters(self, latest: list[Observation]) -> list[dict[str, str]]:
         out = []
         for signal, title in EVENT_COUNTERS:
@@ -370,6 +482,12 @@ def _first_series(signal: Mapping[str, Any]) -> dict[str, Any]:
     if not signal["series"]:
         return {"title": signal["title"], "value": "no data", "level": "unknown", "spark": None, "target": ""}
     return {**signal["series"][0], "title": signal["title"]}
+
+
+def _owner(obs: Observation) -> str:
+    """The configured target a series belongs to: its target, flow or journey label."""
+    labels = obs.labels
+    return labels.get("target") or labels.get("flow") or labels.get("journey") or ""
 
 
 def _where(labels: Mapping[str, str]) -> str:

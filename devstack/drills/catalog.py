@@ -20,6 +20,7 @@ class Drill:
     summary: str
     extra_fire: float = 0.0  # allowance beyond `for` + probe/evaluation intervals, seconds
     extra_resolve: float = 0.0
+    external: bool = False  # the alert comes from outside the rule engine (Sentry's webhooks): no rule times it
 
 
 DRILLS: tuple[Drill, ...] = (
@@ -48,6 +49,16 @@ DRILLS: tuple[Drill, ...] = (
           "the journey's QR-connection step answers 500 (PUT /internal/faults on /v1/connections); remove it"),
     Drill("cert-expiry", ("TlsCertExpiring",), (TLS,), "tls",
           "serve a certificate expiring in 3 days; swap in a fresh one"),
+    Drill("sentry-regression", ("SentryIssueRegressed",), (), "sentry",
+          "POST a signed Sentry `issue` webhook (unresolved, substatus regressed); then one saying resolved",
+          external=True),
+    Drill("slow-page", ("PageLoadVerySlow",), (), "browser",
+          "the page the browser target loads answers 0.5 s after PageLoadVerySlow's threshold; remove the delay"),
+    Drill("broken-backup", ("BackupRestoreFailed",), (), "backup_restore",
+          "a dump cut off halfway becomes the newest in the restore check's folder; delete it"),
+    # Last: the deploy window it opens makes the error-rate and p95 rules stricter until it closes.
+    Drill("deploy-errors", ("ErrorRateHigh",), (FAULTS, API_METRICS), "api_metrics",
+          "deploy mark, then 2% of /v1/ requests fail under load (PUT /internal/faults); remove it"),
 )
 
 BY_NAME: dict[str, Drill] = {d.name: d for d in DRILLS}

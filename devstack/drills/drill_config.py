@@ -10,11 +10,15 @@ What differs from the defaults, and why:
     threshold that would need a huge volume (DdosSuspected 10000/min -> 600/min). Other thresholds stay:
     the injected faults exceed them (2.5 s delay > 1.5 s p95, 50% errors > 10%, a 3-day certificate <
     14 days, Redis filled past 80% of a 32 MB maxmemory, statements slower than 1000 ms).
+  * a browser target on the drill's page every 15 s, a restore check of the dump PrivateStack takes at start
+    every 8 s, Sentry's webhooks on (a client secret made per run), and a 90 s deploy window (the deploy drill
+    runs last; the window closes soon after it instead of 24 h later).
 Rules no drill expects keep their defaults, so they stay quiet in a run of a few minutes.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ DDOS_THRESHOLD = 600  # requests per minute from one IP; the drill's own stack s
 REDIS_MAXMEMORY = "32mb"
 DB_POOL_MAX = 5  # the API's pool in the drill stack: fewer concurrent requests exhaust it
 ENV_DSN, ENV_REDIS = "DRILL_DATABASE_URL", "DRILL_REDIS_URL"
+BACKUP_DIR = "backups"  # under the work dir
 
 
 def _fast(for_: str, keep: str = "1s") -> dict[str, Any]:
@@ -53,6 +58,11 @@ RULE_OVERRIDES: dict[str, tuple[dict[str, Any], str]] = {
     "RedisMemoryHigh": (_fast("2s"), "for 5m (event 2m), keep firing 5m -> 2s/1s; threshold unchanged"),
     "CriticalJourneyFailing": (_fast("2s"), "for 4m (event 1m) -> 2s: two failed journeys page"),
     "TlsCertExpiring": (_fast("1s", "0s"), "for 5m -> 1s; threshold unchanged (7 days, 14 in the event)"),
+    "PageLoadVerySlow": (_fast("1s"), "for 6m (event 2m), keep firing 4m -> 1s/1s; threshold unchanged (4 s)"),
+    "BackupRestoreFailed": (_fast("0s"), "keep firing 30m -> 1s"),
+    "ErrorRateHigh": ({**_fast("2s"), "deploy": {"for": "2s", "keep_firing_for": "1s"}},
+                      "for 5m (event 2m, deploy 2m), keep firing 5m -> 2s/1s; thresholds unchanged (3% in the "
+                      "event, 1% after a deploy)"),
 }
 
 
@@ -62,10 +72,13 @@ def event_window(today: date | None = None) -> dict[str, str]:
 
 
 JOURNEY_INTERVAL = 3.0  # two Argon2 logins per journey: 1 s would be tight on 2 cores
+BROWSER_INTERVAL = 15.0  # Chromium starts in 1-4 s on a busy machine, and the slow page takes 4.5 s on top
+RESTORE_INTERVAL = 8.0  # a pg_restore and a scratch database each time
+DEPLOY_WINDOW = "90s"
 
 
 def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, monitor_port: int,
-                 synthetic_password: str = "synthetic-check") -> dict[str, Any]:
+                 synthetic_password: str = "synthetic-check", page_url: str | None = None) -> dict[str, Any]:
     """The config as plain data (written as YAML); the DSN and Redis URL come from the environment."""
     every = {"interval": PROBE_INTERVAL, "event_interval": PROBE_INTERVAL, "timeout": PROBE_INTERVAL}
     return {
@@ -82,7 +95,19 @@ def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, m
                          "email": "synthetic-monitor@converge.test", "password": synthetic_password,
                          "peer_email": "synthetic-peer@converge.test", "peer_password": synthetic_password,
                          "peer_qr_code": "CNV-SYNTHETIC-PEER"}],
+            # The slow-page drill's page (devstack/drills/slow_page.py); the API's own pages answer JSON.
+            "browser": [{"name": "drill-page", "url": page_url or f"{api_url}/v1/ping", "interval": BROWSER_INTERVAL,
+                         "event_interval": BROWSER_INTERVAL, "timeout": BROWSER_INTERVAL}],
         },
+        # The dump PrivateStack takes once the database is seeded (own_stack's backup_dir), restored on the same
+        # server into the check's scratch database. Key tables: the ones the drill's traffic does not grow (its
+        # RSVPs, connections and messages soon outnumber a dump taken at start-up by more than the tolerance).
+        "restore_checks": [{"name": "restore-check", "directory": str(work_dir / BACKUP_DIR),
+                            "source_dsn": f"${{{ENV_DSN}}}", "scratch_dsn": f"${{{ENV_DSN}}}",
+                            "key_tables": ["attendees", "sessions"], "interval": RESTORE_INTERVAL,
+                            "event_interval": RESTORE_INTERVAL, "timeout": RESTORE_INTERVAL}],
+        "sentry": {"client_secret": secrets.token_hex(16)},
+        "deploys": {"window": DEPLOY_WINDOW},
         "database": [{"name": "postgres", "dsn": f"${{{ENV_DSN}}}", **every}],
         "redis": [{"name": "redis", "url": f"${{{ENV_REDIS}}}", **every}],
         "store": {"backend": "sqlite", "path": str(work_dir / "monitor.sqlite3")},

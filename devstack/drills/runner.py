@@ -18,7 +18,8 @@ from typing import TypeVar
 import httpx
 
 from devstack.drills.catalog import DRILL_RULES, Drill
-from devstack.drills.faults import Fault, make_fault
+from devstack.drills.faults import Fault
+from devstack.drills.faults_more import make_fault
 from devstack.drills.notifications import NotificationLog, Seen
 from devstack.drills.stack import Say, Stack
 
@@ -92,12 +93,13 @@ class Runner:
     def limits(self, drill: Drill) -> tuple[float, float] | None:
         """(fire, resolve) time limits in seconds; None when the config disables every expected rule."""
         params = [p for r in drill.expected if (p := self.stack.params(r)) is not None]
-        if not params:
+        if not params and not drill.external:
             return None
         cycle = 4 * self.stack.probe_interval(drill.watches) + 4 * self.stack.evaluation_interval()
         window = self.stack.api_window() if drill.watches == "api_metrics" else 0.0
-        fire = max(p.for_ for p in params) + cycle + MARGIN + drill.extra_fire
-        resolve = max(p.keep_firing_for for p in params) + window + cycle + MARGIN + drill.extra_resolve
+        fire = max((p.for_ for p in params), default=0.0) + cycle + MARGIN + drill.extra_fire
+        resolve = (max((p.keep_firing_for for p in params), default=0.0) + window + cycle + MARGIN
+                   + drill.extra_resolve)
         return fire, resolve
 
     # -- one drill ----------------------------------------------------------------------------------------

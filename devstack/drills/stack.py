@@ -28,6 +28,7 @@ import yaml
 from alerts.rules import Params, Rule
 from devstack.drills import catalog
 from devstack.drills.drill_config import (
+    BACKUP_DIR,
     DB_POOL_MAX,
     ENV_DSN,
     ENV_REDIS,
@@ -36,6 +37,7 @@ from devstack.drills.drill_config import (
     drill_config,
 )
 from devstack.drills.loopback import check_config
+from devstack.drills.slow_page import SlowPage
 from devstack.drills.tls import LocalCA, SwappableTlsServer
 from monitor.config import Config, load_config
 
@@ -71,6 +73,7 @@ class Stack:
     redis_url: str | None = None
     controls: dict[str, Process] = field(default_factory=dict)
     tls: SwappableTlsServer | None = None
+    page: SlowPage | None = None  # the slow-page drill's page (own stack only)
     monitor_pid: Callable[[], int | None] | None = None  # set when the drill runs the monitor
     _faults_answer: dict[str, Any] | str | None = None
 
@@ -275,10 +278,12 @@ def own_stack(say: Say, work_dir: Path) -> Iterator[Stack]:
         private = cleanup.enter_context(PrivateStack(
             seed=Seed(SEED_ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD), redis_maxmemory=REDIS_MAXMEMORY,
             faults=True, api_env={"TRUSTED_PROXY_HEADER": "x-forwarded-for", "DB_POOL_MAX": str(DB_POOL_MAX)},
-            log_dir=work_dir))
+            log_dir=work_dir, backup_dir=work_dir / BACKUP_DIR))
         pg, redis, api = private.postgres, private.redis, private.api
         tls = SwappableTlsServer(LocalCA(work_dir / "tls"), days=90).start()
         cleanup.callback(tls.stop)
+        page = SlowPage().start()
+        cleanup.callback(page.stop)
         traffic = _TrafficThread(api.url)
         cleanup.callback(traffic.stop)
         traffic.start()
@@ -286,7 +291,7 @@ def own_stack(say: Say, work_dir: Path) -> Iterator[Stack]:
         port = free_port()
         config_path = work_dir / "drill-monitor.yml"
         data = drill_config(api_url=api.url, tls_url=tls.url, ca_file=tls.ca.ca_file, work_dir=work_dir,
-                            monitor_port=port, synthetic_password=SYNTHETIC_PASSWORD)
+                            monitor_port=port, synthetic_password=SYNTHETIC_PASSWORD, page_url=page.url)
         config_path.write_text(_config_header() + yaml.safe_dump(data, sort_keys=False))
         env = {ENV_DSN: pg.url, ENV_REDIS: redis.url}
         monitor = MonitorServer(config_path, port, env=env, log_dir=str(work_dir))
@@ -296,7 +301,7 @@ def own_stack(say: Say, work_dir: Path) -> Iterator[Stack]:
         stack = Stack(config=config, monitor_url=monitor.url,
                       notifications=Path(data["alerting"]["notifications_file"]), api_url=api.url,
                       dsn=pg.url, redis_url=redis.url,
-                      controls={"api": api, "redis": redis, "postgres": pg}, tls=tls,
+                      controls={"api": api, "redis": redis, "postgres": pg}, tls=tls, page=page,
                       monitor_pid=lambda: monitor.pid)
         say(f"PostgreSQL {pg.url} pid {pg.pid}\nRedis      {redis.url} pid {redis.pid} (maxmemory {REDIS_MAXMEMORY})\n"
             f"API        {api.url} pid {api.pid}\nTLS target {tls.url}\n"

@@ -31,8 +31,11 @@ import yaml
 
 from alerts.service import AlertService
 from devstack import ApiServer, PrivatePostgres, PrivateRedis, free_port
+from devstack.drills.sentry_webhook import issue_payload, signed
 from monitor.config import Config, load_config
+from monitor.deploys import record_deploy
 from monitor.scheduler import ProbeScheduler
+from monitor.sentry_api import sentry_router
 from monitor.server import create_server
 from monitor.store.sqlite import SqliteStore
 
@@ -42,6 +45,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 DSN_PASSWORD = "board-test-Pg-secret-77"
 REDIS_PASSWORD = "board-test-Redis-secret-88"
 WINDOW = "1600,1000"
+SENTRY_SECRET = "board-test-sentry-client-secret"
+SENTRY_TITLE = "ValueError: <script>document.title='pwned'</script> in scan"
 
 
 def chromium() -> str:
@@ -85,7 +90,7 @@ class LiveMonitor:
         self.scheduler = ProbeScheduler(config.all_targets(), self.store,
                                         in_event=config.event.contains if config.event else lambda _t: False)
         self.alerts = AlertService(config, self.store)
-        app = create_server(self.scheduler, self.alerts)
+        app = create_server(self.scheduler, self.alerts, routers=[sentry_router(self.alerts, SENTRY_SECRET)])
         self.server = _ThreadServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                                    access_log=False, lifespan="off"))
         self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="live-monitor", daemon=True)
@@ -163,6 +168,10 @@ def live(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis,
                 return bool(p95) and any(a["rule"] == "RedisDown" and a["state"] == "firing" for a in active)
 
             wait_for(warmed_up, 30, "API signals known and RedisDown firing")
+            # A deploy an hour ago (its window open) and a new Sentry issue whose title carries markup.
+            record_deploy(monitor.store, "v2.3.1", at=time.time() - 3600, by="ci")
+            raw, headers = signed(issue_payload("created", "8812", title=SENTRY_TITLE), SENTRY_SECRET)
+            httpx.post(f"{monitor.url}/api/sentry", content=raw, headers=headers, timeout=5).raise_for_status()
             time.sleep(3)  # a few more points on the sparklines
         yield monitor
     finally:
@@ -190,6 +199,13 @@ def test_board_renders_the_live_state_in_chromium(live: LiveMonitor, tmp_path: P
     assert re.search(r"EVENT MODE · day 2 of 3", text)
     for secret in (DSN_PASSWORD, REDIS_PASSWORD, "127.0.0.1", "postgresql://", "redis://"):
         assert secret not in dom, secret
+    # Deploys and Sentry: the title's markup is text, not a script (Chromium would have run it: the title stays).
+    assert re.search(r"Recent deploys v2\.3\.1 \w{3} \d\d \d\d:\d\d UTC 1h 0m ago post-deploy window open until "
+                     r"\w{3} \d\d \d\d:\d\d UTC \(2[23]h \d+m left\)", text), text
+    assert "medium new issue ValueError: &lt;script&gt;document.title='pwned'&lt;/script&gt; in scan converge-api" \
+        in text, text
+    assert 'href="https://converge.sentry.io/issues/8812/"' in dom and "pwned · Converge" not in dom
+    assert "No browser, journey or restore check has reported yet." in text
 
     shot = tmp_path / "board.png"
     run_chromium(binary, tmp_path / "profile-shot", f"--screenshot={shot}", f"--window-size={WINDOW}",

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts.service import AlertService
-from monitor.board import error_class, fmt_value, scrub, sparkline
+from devstack.drills.sentry_webhook import issue_payload, signed
+from monitor.board import error_class, fmt_value, http_link, scrub, sparkline
 from monitor.config import Config, load_config
 from monitor.core.observation import Observation
+from monitor.deploys import DeployWatch, record_deploy
 from monitor.scheduler import ProbeScheduler
+from monitor.sentry_api import sentry_router
 from monitor.server import create_server
 from monitor.store.base import Sample
 from monitor.store.sqlite import SqliteStore
@@ -31,6 +35,7 @@ REDIS_PASSWORD = "R3dis-pa55word-do-not-show"
 DB_HOST_IP = "10.20.30.40"
 CLIENT_IP = "203.0.113.77"
 EMAIL = "ana.oncall@converge.example"
+SENTRY_SECRET = "board-test-sentry-secret"
 CONFIG = f"""
 targets:
   http:
@@ -50,16 +55,20 @@ event: {{start: 2026-01-28, end: 2026-01-30, timezone: America/Los_Angeles}}
 class Stack:
     """Store, scheduler (not started: the test writes what probes would), alert service and the app."""
 
-    def __init__(self, tmp: Path, slo_provider: Callable[[], Sequence[Mapping[str, Any]]] | None = None) -> None:
+    def __init__(self, tmp: Path, slo_provider: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
+                 config: str = CONFIG) -> None:
         self.now = EVENT_T0
         tmp.mkdir(parents=True, exist_ok=True)
         path = tmp / "monitor.yml"
-        path.write_text(CONFIG)
+        path.write_text(config)
         self.config: Config = load_config(path, environ={})
         self.store = SqliteStore(str(tmp / "state.sqlite3"), retention=86400)
         self.scheduler = ProbeScheduler(self.config.all_targets(), self.store, clock=lambda: self.now)
-        self.alerts = AlertService(self.config, self.store, clock=lambda: self.now)
-        app = create_server(self.scheduler, self.alerts, slo_provider)
+        # Wired as the runner wires them: the deploy window feeds the rules, Sentry's webhooks the alert service.
+        self.deploys = DeployWatch(self.store, self.config.deploys.window)
+        self.alerts = AlertService(self.config, self.store, clock=lambda: self.now, in_deploy=self.deploys.in_window)
+        app = create_server(self.scheduler, self.alerts, slo_provider,
+                            routers=[sentry_router(self.alerts, SENTRY_SECRET)])
         self.client = TestClient(app)
 
     def write(self, signal: str, value: float | None, at: float | None = None, error: str | None = None,
@@ -336,3 +345,121 @@ def test_sparkline_scales_to_the_window_and_breaks_at_unknowns() -> None:
     assert first.startswith("0.0,") and second.endswith("200.0,4.0")  # max at the top (2 px margin)
     assert spark["min"] == 1.0 and spark["max"] == 4.0
     assert sparkline([], 0, 3600)["lines"] == []
+
+
+# ---- deploys, Sentry alerts and the page-load / journey / restore checks ----------------------------------
+
+NEW_CHECKS = """  browser:
+    - {name: frontend, url: "https://converge.example/", interval: 60s}
+  journey:
+    - {name: critical-features, base_url: "https://api.converge.example", email: synthetic@converge.test,
+       password: pw, peer_email: peer@converge.test, peer_password: pw, peer_qr_code: CNV-PEER, interval: 60s}
+"""
+RESTORE_CHECK = f"""restore_checks:
+  - {{name: restore-check, directory: /var/backups/converge, interval: 1h,
+     source_dsn: "postgresql://monitor:{PG_PASSWORD}@{DB_HOST_IP}:5432/converge",
+     scratch_dsn: "postgresql://monitor:{PG_PASSWORD}@{DB_HOST_IP}:5432/postgres"}}
+"""
+
+
+def with_new_checks(tmp: Path) -> Stack:
+    # The browser and journey kinds join the `targets:` section of CONFIG (its first key).
+    return Stack(tmp, config=CONFIG.replace("targets:\n", "targets:\n" + NEW_CHECKS, 1) + RESTORE_CHECK)
+
+
+def post_sentry(stack: Stack, payload: dict[str, Any]) -> None:
+    raw, headers = signed(payload, SENTRY_SECRET)
+    resp = stack.client.post("/api/sentry", content=raw, headers=headers)
+    assert resp.status_code == 200, resp.text
+
+
+def test_recent_deploys_newest_first_with_the_open_window_and_until_when(stack: Stack) -> None:
+    assert "No deploys recorded" in section(stack.board(), "deploys")
+    record_deploy(stack.store, "v1.4.1", at=stack.now - 30 * 3600, by="ci")
+    record_deploy(stack.store, "v1.4.2", at=stack.now - 3600, by="ci")
+    deploys = section(stack.board(), "deploys")
+    # 09:00 PST on Jan 28 minus an hour; the 24 h window of v1.4.2 ends Jan 29 08:00.
+    assert re.search(r"v1\.4\.2 Jan 28 08:00 PST 1h 0m ago post-deploy window open until Jan 29 08:00 PST "
+                     r"\(23h 0m left\) v1\.4\.1 Jan 27 03:00 PST 1d 6h ago$", deploys), deploys
+    stack.now += 23 * 3600 + 1
+    deploys = section(stack.board(), "deploys")
+    assert "v1.4.2" in deploys and "window open" not in deploys
+
+
+def test_a_deploy_version_from_the_store_is_escaped(stack: Stack) -> None:
+    stack.store.put_state("deploys", [{"version": "<img src=x onerror=alert(1)>", "at": stack.now - 60}])
+    html = stack.board()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_open_sentry_alerts_show_title_kind_tier_and_link_until_sentry_resolves_them(stack: Stack) -> None:
+    stack.healthy()
+    assert "No Sentry alerts open." in section(stack.board(), "sentry")
+    title = "TypeError: <script>alert('qr')</script> in scan"
+    post_sentry(stack, issue_payload("created", "4711", title="KeyError: 'session_id'"))
+    post_sentry(stack, issue_payload("unresolved", "4712", substatus="regressed", title=title))
+    html = stack.board()
+    rows = unescape(section(html, "sentry"))  # what the reader sees
+    assert re.search(r"high regression TypeError: <script>alert\('qr'\)</script> in scan converge-api \d+s "
+                     r"open in Sentry", rows), rows
+    assert re.search(r"medium new issue KeyError: 'session_id' converge-api \d+s open in Sentry", rows), rows
+    assert "<script>alert" not in html and "&lt;script&gt;alert(" in html
+    assert 'href="https://converge.sentry.io/issues/4712/" rel="noreferrer"' in html
+    post_sentry(stack, issue_payload("resolved", "4712", substatus="resolved", title=title))
+    rows = section(stack.board(), "sentry")
+    assert "regression" not in rows and "KeyError" in rows
+
+
+def test_a_sentry_link_that_is_not_http_is_not_a_link(stack: Stack) -> None:
+    post_sentry(stack, issue_payload("created", "99", title="bad link", permalink="javascript:alert(1)"))
+    html = stack.board()
+    assert "bad link" in section(html, "sentry") and "javascript:" not in html
+
+
+def test_http_link_keeps_http_links_only_and_escapes_them() -> None:
+    assert http_link("https://converge.sentry.io/issues/1/") == "https://converge.sentry.io/issues/1/"
+    assert http_link('https://s.io/a"><b>') == "https://s.io/a&#34;&gt;&lt;b&gt;"
+    for bad in ("javascript:alert(1)", "data:text/html,x", "https://user:pw@s.io/", "//s.io/x", "", None, 3):
+        assert http_link(bad) is None, bad
+    assert http_link("https://s.io/x?token=abc") == "https://s.io/x?token=***"
+
+
+def test_page_load_journey_and_restore_checks(tmp_path: Path) -> None:
+    stack = with_new_checks(tmp_path)
+    stack.healthy()
+    assert "No browser, journey or restore check has reported yet." in section(stack.board(), "checks")
+    # A slow page (over the 4 s of PageLoadVerySlow), with layout shift.
+    for signal, value in (("browser_page_ok", 1), ("browser_load_seconds", 4.6), ("browser_cls", 0.25),
+                          ("browser_lcp_seconds", 3.9)):
+        stack.write(signal, value, target="frontend")
+    stack.write("probe_success", 1, target="frontend", kind="browser")
+    # The journey fails at the QR step.
+    stack.write("journey_success", 0, error="status", journey="critical-features",
+                details={"step": "qr-connect", "reason": "POST /v1/connections answered 500", "steps_passed": 3})
+    # The restore took 20 min (event RTO 15 min) of a 30-minute-old dump (event RPO 1 h).
+    stack.write("backup_restore_success", 1, target="restore-check")
+    stack.write("backup_restore_seconds", 1200, target="restore-check")
+    stack.write("backup_restore_age_seconds", 1800, target="restore-check")
+    html = stack.board()
+    checks = section(html, "checks")
+    assert "Page load frontend load 4.60 s CLS 0.250 LCP 3.90 s" in checks, checks
+    assert "Journey critical-features failing step: qr-connect status" in checks, checks
+    assert "Restore check restore-check restore 20m (RTO 15m) backup age 30m (RPO 1h 0m)" in checks, checks
+    assert re.search(r'class="check page" data-level="down"', html)  # over 4 s: high
+    assert re.search(r'class="check journey" data-level="down"', html)
+    assert re.search(r'class="num over">restore 20m', html) and 'class="num" colspan="2">backup age' in html
+    assert PG_PASSWORD not in html and DB_HOST_IP not in html
+
+    # Healthy again: a 1.2 s page, a passing journey, a failed restore (a corrupted dump).
+    stack.write("browser_load_seconds", 1.2, target="frontend")
+    stack.write("journey_success", 1, journey="critical-features")
+    stack.write("journey_duration_seconds", 2.5, journey="critical-features")
+    stack.write("backup_restore_success", 0, error="pg_restore: error: could not read input file",
+                target="restore-check")
+    stack.write("backup_restore_seconds", None, error="not measured", target="restore-check")
+    html = stack.board()
+    checks = section(html, "checks")
+    assert re.search(r'class="check page" data-level="ok"', html)
+    assert "Journey critical-features every step passed · 2.50 s" in checks
+    assert re.search(r"Restore check restore-check restore unknown \(RTO 15m\) .* pg_restore", checks), checks
+    assert re.search(r'class="check restore" data-level="down"', html)
