@@ -95,6 +95,15 @@ def test_sigkill_mid_incident_loses_and_duplicates_nothing(redis_fault: PrivateR
     assert receivers.redis_down() == once_each("firing", "resolved")
 
 
+def recorded_sent(server: MonitorServer, channels: tuple[str, ...]) -> bool:
+    """Whether the monitor recorded a sent notification on each channel (it counts a send once it is stored)."""
+    try:
+        text = httpx.get(f"{server.url}/metrics", timeout=3).text
+    except httpx.HTTPError:
+        return False
+    return all(f'converge_monitor_notifications_total{{channel="{c}",outcome="sent"}}' in text for c in channels)
+
+
 def leader(server: MonitorServer) -> bool:
     try:
         text = httpx.get(f"{server.url}/metrics", timeout=3).text
@@ -123,6 +132,9 @@ def test_two_replicas_one_delivers_and_the_other_takes_over(pg: PrivatePostgres,
         assert not leader(replicas[1])
         redis_fault.stop()
         wait_for(lambda: receivers.seen("firing"), 15, "RedisDown firing at every receiver")
+        # a takeover after the leader recorded its sends (a kill between a receiver's accept and that record is
+        # the at-least-once window test_sigkill_mid_incident_loses_and_duplicates_nothing covers)
+        wait_for(lambda: recorded_sent(replicas[0], ("slack", "sms", "email")), 10, "a's sends recorded")
         sigkill(replicas[0])
         killed = time.monotonic()
         wait_for(lambda: leader(replicas[1]), 10, "replica b takes over")
