@@ -11,10 +11,18 @@ evaluation, as the probes would have written them. Everything that judges is the
 clear threshold, keep_firing_for, event-mode values, staleness), inhibition, silences and maintenance windows,
 routing, on-call and escalation. The notifications it decides are recorded, never sent.
 
-Quiet evaluations are skipped, and only when they provably decide nothing: no alert is pending, firing or
-recently resolved, the dispatcher holds nothing, nothing that arrived since the last evaluation is past any
-rule's threshold (or unknown, for a rule on "unknown"), no such value went stale meanwhile, and event mode did
-not change. Healthy history then costs one comparison per observation; incidents are evaluated tick by tick.
+Cycles are skipped only when they provably decide nothing, and a cycle reads only the series that can
+matter to it (the others would neither start nor hold an alert): those with a pending or firing alert, those
+past a rule's threshold in either mode, and those the engine reads beyond their own rules (guards, rules on
+"unknown"). A cycle runs when something arrived that could change an alert (a value past a threshold in the
+current mode, or any value of a series with an alert, or of a guard one waits on), a guard's or an
+"unknown" rule's value went stale, event mode changed, an alert is pending, or a time-driven step is due:
+keep_firing_for running out, a batched group, a reminder, an escalation, a silence or maintenance window
+starting or ending while it holds an alert. Before a cycle that follows skipped ones while an alert fires,
+the last skipped cycle is run with the values it saw (keep_firing_for counts from the last cycle the
+condition held). `every_cycle=True` runs every cycle over every series: the tests compare the two.
+History comes as Observations or, cheaper, as plain rows (`Rows`: what Store.iter_rows reads): a quiet
+sample costs one interval comparison and no object.
 
 Derived inputs (the SLOs' burn rates, slo/backtest.py) see every observation and write their own on their
 own schedule, as the monitor's SLO loop does.
