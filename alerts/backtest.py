@@ -11,10 +11,18 @@ evaluation, as the probes would have written them. Everything that judges is the
 clear threshold, keep_firing_for, event-mode values, staleness), inhibition, silences and maintenance windows,
 routing, on-call and escalation. The notifications it decides are recorded, never sent.
 
-Quiet evaluations are skipped, and only when they provably decide nothing: no alert is pending, firing or
-recently resolved, the dispatcher holds nothing, nothing that arrived since the last evaluation is past any
-rule's threshold (or unknown, for a rule on "unknown"), no such value went stale meanwhile, and event mode did
-not change. Healthy history then costs one comparison per observation; incidents are evaluated tick by tick.
+Cycles are skipped only when they provably decide nothing, and a cycle reads only the series that can
+matter to it (the others would neither start nor hold an alert): those with a pending or firing alert, those
+past a rule's threshold in either mode, and those the engine reads beyond their own rules (guards, rules on
+"unknown"). A cycle runs when something arrived that could change an alert (a value past a threshold in the
+current mode, or any value of a series with an alert, or of a guard one waits on), a guard's or an
+"unknown" rule's value went stale, event mode changed, an alert is pending, or a time-driven step is due:
+keep_firing_for running out, a batched group, a reminder, an escalation, a silence or maintenance window
+starting or ending while it holds an alert. Before a cycle that follows skipped ones while an alert fires,
+the last skipped cycle is run with the values it saw (keep_firing_for counts from the last cycle the
+condition held). `every_cycle=True` runs every cycle over every series: the tests compare the two.
+History comes as Observations or, cheaper, as plain rows (`Rows`: what Store.iter_rows reads): a quiet
+sample costs one interval comparison and no object.
 
 Derived inputs (the SLOs' burn rates, slo/backtest.py) see every observation and write their own on their
 own schedule, as the monitor's SLO loop does.
@@ -29,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alerts.dispatch import Notification
-from alerts.model import Alert
+from alerts.model import Alert, State, Tier
+from alerts.oncall import next_escalation_at
 from alerts.rules import OPS, Rule
 from alerts.service import AlertService
 from monitor.core.observation import NOTHING_TO_MEASURE, Observation
@@ -40,25 +49,21 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class ReplayStore:
-    """The store as the alert service sees it, in memory: the latest value of each series; nothing is kept."""
+    """The store as the alert service sees it, in memory: the latest value of each series; nothing is kept.
+    During a Replay, `view` is what the next cycle reads (the series that can matter to it)."""
 
     def __init__(self) -> None:
         self._latest: dict[SeriesKey, Observation] = {}
+        self.view: list[Observation] | None = None
 
     def write(self, obs: Observation) -> None:
-        self.write_key(obs.series_key(), obs)
-
-    def write_key(self, key: SeriesKey, obs: Observation) -> None:
+        key = obs.series_key()
         current = self._latest.get(key)
         if current is None or obs.timestamp >= current.timestamp:
             self._latest[key] = obs
 
-    def timestamp(self, key: SeriesKey) -> float | None:
-        current = self._latest.get(key)
-        return None if current is None else current.timestamp
-
     def latest(self) -> list[Observation]:
-        return list(self._latest.values())
+        return list(self._latest.values()) if self.view is None else self.view
 
     def get_state(self, key: str) -> Any | None:
         return None  # a replay starts with no alerts, acks or silences of its own
@@ -70,15 +75,103 @@ class ReplayStore:
         pass  # the decided notifications come back from AlertService.evaluate; nothing is sent
 
 
-@dataclass(slots=True)
+Row = tuple[float, int, float | None, str | None]  # (ts, series id, value, error): monitor.store's SampleRow
+Feeder = Callable[[float, float | None], None]  # (ts, value): one series' samples into a derived input
+
+
+@dataclass
+class Rows:
+    """History as plain rows (Store.iter_rows): `names` maps a series id to its signal and labels, and may grow
+    while `rows` is read."""
+
+    names: Mapping[int, tuple[str, Mapping[str, str]]]
+    rows: Iterable[Row]
+
+
+def as_rows(history: Iterable[Observation]) -> Rows:
+    """Observations (a JSON-lines file, Prometheus) as rows: one id per series."""
+    names: dict[int, tuple[str, Mapping[str, str]]] = {}
+
+    def rows() -> Iterator[Row]:
+        ids: dict[tuple[str, int], tuple[int, Mapping[str, str]]] = {}  # (signal, id(labels)): labels held
+        by_key: dict[SeriesKey, int] = {}
+        for obs in history:
+            known = ids.get((obs.signal, id(obs.labels)))
+            if known is None:
+                key = obs.series_key()
+                sid = by_key.get(key)
+                if sid is None:
+                    sid = by_key[key] = len(by_key)
+                    names[sid] = (obs.signal, obs.labels)
+                known = ids[(obs.signal, id(obs.labels))] = (sid, obs.labels)
+            yield obs.timestamp, known[0], obs.value, obs.error
+
+    return Rows(names, rows())
+
+
 class _Plan:
-    labels: Mapping[str, str]  # held, so that the id in the plan's key stays this object's
-    key: SeriesKey
-    read: bool  # some enabled rule reads this series
-    compared: list[tuple[Callable[[float, float], bool], Any, Any]]  # (op, threshold, event threshold)
-    unknown: bool  # a rule on "unknown" reads it
-    limit: float  # staleness
-    derived: list[Derived]
+    """One series: what the replay knows of it (worked out once) and its latest value."""
+
+    __slots__ = ("always", "eqs", "error", "exact", "feeders", "guard", "guarded", "hi", "hot", "in_heap", "key",
+                 "labels", "limit", "lo", "obs", "order", "read", "signal", "ts", "unknown", "value")
+
+    def __init__(self, signal: str, labels: Mapping[str, str], rules: Sequence[Rule], limit: float,
+                 feeders: list[Feeder], guard: bool) -> None:
+        self.signal, self.labels, self.key = signal, labels, (signal, tuple(sorted(labels.items())))
+        self.read = bool(rules) or guard  # some enabled rule reads it (or guards with it)
+        self.unknown = any(r.comparison == "unknown" for r in rules)
+        self.guard = guard
+        self.guarded = frozenset(r.only_if.signal for r in rules if r.only_if is not None)
+        self.always = guard or self.unknown  # in every cycle's view: the engine reads them beyond their own rules
+        self.limit = limit
+        self.feeders = feeders
+        # The values no rule fires on in either mode: lo < v < hi and v not in eqs (else: the exact test).
+        self.exact: list[tuple[Callable[[float, float], bool], Any, Any]] = []  # (op, threshold, event threshold)
+        lo, hi, eqs = -math.inf, math.inf, set()
+        for r in rules:
+            if r.comparison == "unknown":
+                continue
+            normal, event = r.params(False).threshold, r.params(True).threshold
+            self.exact.append((OPS[r.comparison], normal, event))
+            for t in (normal, event):
+                if r.comparison in (">", ">="):
+                    hi = min(hi, t)
+                elif r.comparison in ("<", "<="):
+                    lo = max(lo, t)
+                elif r.comparison == "==":
+                    eqs.add(t)
+                else:
+                    lo, hi = math.inf, -math.inf  # "!=": always the exact test
+        self.lo, self.hi, self.eqs = lo, hi, frozenset(eqs)
+        self.order = -1  # when it was first written: the store's order, which the engine's output follows
+        self.ts = -math.inf
+        self.value: float | None = None
+        self.error: str | None = None
+        self.obs: Observation | None = None
+        self.hot = False
+        self.in_heap = False
+
+    def heat(self, ts: float, value: float | None, error: str | None, now: float, in_event: bool) -> int:
+        """Whether this value could start an alert (or, for a rule on "unknown", is unknown): exactly the
+        engine's test of a new series value, stale on arrival counting as unknown. 2: in this mode (event or
+        not), 1: only in the other one, 0: in neither."""
+        if value is None or value != value or now - ts > self.limit:
+            return 2 if self.unknown and error != NOTHING_TO_MEASURE else 0
+        if self.lo < value < self.hi and (not self.eqs or value not in self.eqs):
+            return 0
+        heat = 0
+        for op, normal, event in self.exact:
+            if op(value, event if in_event else normal):
+                return 2
+            if op(value, normal if in_event else event):
+                heat = 1
+        return heat
+
+    def observation(self) -> Observation:
+        obs = self.obs
+        if obs is None:
+            obs = self.obs = Observation(self.signal, self.value, self.ts, self.labels, self.error)
+        return obs
 
 
 class Derived(Protocol):
@@ -86,9 +179,8 @@ class Derived(Protocol):
 
     @property
     def interval(self) -> float: ...
-    def wants(self, obs: Observation) -> bool:
-        """Whether this observation's series is an input (asked once per series)."""
-    def feed(self, obs: Observation) -> None: ...
+    def feeder(self, signal: str, labels: Mapping[str, str]) -> Feeder | None:
+        """What takes this series' samples, if it is an input (asked once per series)."""
     def observations(self, now: float) -> list[Observation]: ...
 
 
@@ -155,131 +247,252 @@ class ReplayResult:
 
 
 class Replay:
+    """`every_cycle=True` evaluates every cycle over every series (the plain replay the fast one must equal)."""
+
     def __init__(self, service: AlertService, store: ReplayStore, *, interval: float, event_interval: float,
-                 derived: Sequence[Derived] = ()) -> None:
+                 derived: Sequence[Derived] = (), every_cycle: bool = False) -> None:
         self.service = service
         self.store = store
         self.interval = interval
         self.event_interval = event_interval
         self.derived = list(derived)
+        self.every_cycle = every_cycle
         engine = service.engine
         self._max_age = engine.max_age
         self._rules: dict[str, list[Rule]] = {}
+        self._by_name: dict[str, Rule] = {}
+        self._guards: set[str] = set()
         for rule in engine.rules:
             if rule.enabled:
                 self._rules.setdefault(rule.signal, []).append(rule)
-        self._stale: list[tuple[float, float, SeriesKey]] = []  # (deadline, ts, key) of values that may go stale
-        self._plans: dict[tuple[str, int], _Plan] = {}  # (signal, id(labels)): the plan keeps the labels alive
+                self._by_name[rule.name] = rule
+                if rule.only_if is not None:
+                    self._guards.add(rule.only_if.signal)
+        self._plans: dict[int, _Plan] = {}  # by series id
+        self._derived_plans: dict[tuple[str, int], tuple[Mapping[str, str], _Plan]] = {}
         self._by_key: dict[SeriesKey, _Plan] = {}
+        self._written: list[_Plan] = []  # in the order of their first write
+        self._hot: set[_Plan] = set()
+        self._stale: list[tuple[float, int, _Plan]] = []  # (deadline, order, plan): values that may go stale
+        # what the last cycle left (worked out after each one)
+        self._active: set[_Plan] = set()  # series of pending and firing alerts
+        self._guarding: set[str] = set()  # guard signals a hot or active series waits on
+        self._pending = False
+        self._firing = False
+        self._wake = -math.inf  # the next time a cycle may decide something without new data
 
-    # -- the quiet test ----------------------------------------------------------------------------------
-    def _plan(self, obs: Observation) -> _Plan:
+    # -- the series ------------------------------------------------------------------------------------
+    def _plan(self, signal: str, labels: Mapping[str, str]) -> _Plan:
         """What the replay needs to know of a series, worked out once: its rules, staleness limit, readers."""
-        key = obs.series_key()
+        key = (signal, tuple(sorted(labels.items())))
         known = self._by_key.get(key)
         if known is not None:
-            return known  # a source that does not share one labels dict per series: found by its key
-        labels = obs.labels
-        rules = [r for r in self._rules.get(obs.signal, ()) if r.matches(labels)] \
-            if self.service.watched(labels) else []
+            return known
+        rules = [r for r in self._rules.get(signal, ()) if r.matches(labels)] if self.service.watched(labels) else []
         age = self._max_age
-        limit = float(age) if isinstance(age, int | float) else age(obs)
-        compared = [(OPS[r.comparison], r.params(False).threshold, r.params(True).threshold)
-                    for r in rules if r.comparison != "unknown"]
-        derived = [d for d in self.derived if d.wants(obs)]
-        plan = _Plan(labels, key, bool(rules), compared, any(r.comparison == "unknown" for r in rules),
-                     limit, derived)
-        self._plans[(obs.signal, id(labels))] = self._by_key[key] = plan
+        limit = float(age) if isinstance(age, int | float) else age(Observation(signal, None, 0.0, labels))
+        feeders = [f for d in self.derived if (f := d.feeder(signal, labels)) is not None]
+        plan = self._by_key[key] = _Plan(signal, labels, rules, limit, feeders,
+                                         signal in self._guards and self.service.watched(labels))
         return plan
 
-    def _take(self, obs: Observation, now: float, in_event: bool, derived: bool = True) -> bool:
-        """Into the store's latest values (and the derived inputs that read it); whether it could start an
-        alert now: exactly the engine's test of a new series value, so a quiet cycle may be skipped."""
-        plan = self._plans.get((obs.signal, id(obs.labels))) or self._plan(obs)
-        if derived:
-            for d in plan.derived:
-                d.feed(obs)
-        if not plan.read:
-            return False  # no enabled rule reads this series: the engine would not look at it
-        self.store.write_key(plan.key, obs)
-        value = obs.value
-        known = value is not None and value == value
-        if known and plan.unknown and math.isfinite(plan.limit):
-            heapq.heappush(self._stale, (obs.timestamp + plan.limit, obs.timestamp, plan.key))
-        if known and now - obs.timestamp > plan.limit:
-            known = False  # stale on arrival
-        if not known:
-            return plan.unknown and obs.error != NOTHING_TO_MEASURE
-        return any(op(value, event if in_event else normal) for op, normal, event in plan.compared)
+    def _derived_plan(self, obs: Observation) -> _Plan:
+        entry = self._derived_plans.get((obs.signal, id(obs.labels)))
+        if entry is None:
+            entry = self._derived_plans[(obs.signal, id(obs.labels))] = (obs.labels, self._plan(obs.signal, obs.labels))
+        return entry[1]
 
-    def _went_stale(self, now: float) -> bool:
+    def _write(self, plan: _Plan, ts: float, value: float | None, error: str | None, hot: bool) -> None:
+        """Into the store's latest values."""
+        if ts < plan.ts:
+            return
+        if plan.order < 0:
+            plan.order = len(self._written)
+            self._written.append(plan)
+        plan.ts, plan.value, plan.error, plan.obs = ts, value, error, None
+        if hot != plan.hot:
+            plan.hot = hot
+            if hot:
+                self._hot.add(plan)
+                self._guarding |= plan.guarded
+            else:
+                self._hot.discard(plan)
+        if plan.always and not plan.in_heap and value is not None and value == value and math.isfinite(plan.limit):
+            plan.in_heap = True
+            heapq.heappush(self._stale, (ts + plan.limit, plan.order, plan))
+
+    def _went_stale(self, now: float, arriving: list[tuple[_Plan, float, float | None, str | None, bool]]) -> bool:
+        """Whether a value a cycle reads beyond its own rules (a guard's, a rule on "unknown"'s) turns unknown by
+        `now` with what arrives by then: the engine would then see it change."""
         heap = self._stale
+        stale = False
         while heap and heap[0][0] < now:
-            _, ts, key = heapq.heappop(heap)
-            if self.store.timestamp(key) == ts:
-                return True  # still the latest value of its series, and now unknown
-        return False
-
-    def _busy(self) -> bool:
-        engine = self.service.engine
-        if engine.alerts():
-            return True
-        snap = self.service.dispatcher.snapshot()
-        return bool(snap["records"] or snap["groups"])
+            _, _, plan = heapq.heappop(heap)
+            ts, value = plan.ts, plan.value
+            for p, t, v, _, _ in arriving:
+                if p is plan:
+                    ts, value = t, v
+            if value is None or value != value:
+                plan.in_heap = False  # unknown already: its arrival was a change
+            elif ts + plan.limit < now:
+                plan.in_heap = False
+                stale = True
+            else:
+                heapq.heappush(heap, (ts + plan.limit, plan.order, plan))
+        return stale
 
     # -- the replay ----------------------------------------------------------------------------------
-    def run(self, history: Iterable[Observation], start: float | None = None,
+    def run(self, history: Iterable[Observation] | Rows, start: float | None = None,
             end: float | None = None) -> ReplayResult:
         """Replay `history` (in time order) from `start` to `end` (default: its first and last observation),
         evaluating as the monitor would have. Observations before `start` only fill the latest values."""
-        source: Iterator[Observation] = iter(history)
-        pending = next(source, None)
+        source = history if isinstance(history, Rows) else as_rows(history)
+        names, plans = source.names, self._plans
+        rows: Iterator[Row] = iter(source.rows)
+        pending = next(rows, None)
         if start is None:
-            start = pending.timestamp if pending is not None else 0.0
+            start = pending[0] if pending is not None else 0.0
         stop = end if end is not None else math.inf
-        while pending is not None and pending.timestamp < start:
-            self._take(pending, start, False)  # what the store held when the window opens
-            pending = next(source, None)
+        while pending is not None and pending[0] < start:  # what the store held when the window opens
+            ts, sid, value, error = pending
+            plan = plans.get(sid) or plans.setdefault(sid, self._plan(*names[sid]))
+            for feed in plan.feeders:
+                feed(ts, value)
+            if plan.read:
+                self._write(plan, ts, value, error, plan.heat(ts, value, error, start, False) > 0)
+            pending = next(rows, None)
         count = 0
         next_derived = [start for _ in self.derived]
         open_: dict[str, ReplayedAlert] = {}
         last: dict[str, ReplayedAlert] = {}
         done: list[ReplayedAlert] = []
         in_event_of = self.service.in_event
+        every = self.every_cycle
         t = start
         was_event: bool | None = None
-        dirty = True
         ticks = evaluations = 0
         last_seen = start
+        previous: float | None = None  # the last cycle, if it was skipped
+        arriving: list[tuple[_Plan, float, float | None, str | None, bool]] = []
         while t <= stop and (end is not None or pending is not None or t <= last_seen):
             in_event = in_event_of(t)
             # the probes' writes and the SLO loop's, in time order, up to this evaluation
             due = min(range(len(self.derived)), key=lambda i: next_derived[i], default=None)
             at_derived = next_derived[due] if due is not None else math.inf
+            arriving.clear()
+            changed = False
+            active, guarding = self._active, self._guarding
             while True:
-                if pending is not None and pending.timestamp <= t and pending.timestamp <= at_derived:
-                    dirty |= self._take(pending, t, in_event)
+                if pending is not None and pending[0] <= t and pending[0] <= at_derived:
+                    ts, sid, value, error = pending
+                    plan = plans.get(sid) or plans.setdefault(sid, self._plan(*names[sid]))
+                    for feed in plan.feeders:
+                        feed(ts, value)
+                    if plan.read:
+                        heat = plan.heat(ts, value, error, t, in_event)
+                        arriving.append((plan, ts, value, error, heat > 0))
+                        changed = changed or heat == 2 or plan in active or plan.signal in guarding
                     count += 1
-                    last_seen = pending.timestamp
-                    pending = next(source, None)
+                    last_seen = ts
+                    pending = next(rows, None)
                 elif due is not None and at_derived <= t:
                     for obs in self.derived[due].observations(at_derived):
-                        dirty |= self._take(obs, t, in_event, derived=False)
+                        plan = self._derived_plan(obs)
+                        if plan.read:
+                            heat = plan.heat(obs.timestamp, obs.value, obs.error, t, in_event)
+                            arriving.append((plan, obs.timestamp, obs.value, obs.error, heat > 0))
+                            changed = changed or heat == 2 or plan in active or plan.signal in guarding
                     next_derived[due] = at_derived + self.derived[due].interval
                     due = min(range(len(self.derived)), key=lambda i: next_derived[i])
                     at_derived = next_derived[due]
                 else:
                     break
             ticks += 1
-            if dirty or in_event != was_event or self._busy() or self._went_stale(t):
+            evaluate = every or changed or in_event != was_event or self._pending or self._wake <= t \
+                or (bool(self._stale) and self._went_stale(t, arriving))
+            if evaluate and previous is not None and self._firing:
+                # a firing alert's keep_firing_for counts from the last cycle its condition held: that cycle
+                # (skipped, with the values it saw) is run first
                 evaluations += 1
-                notes = self.service.evaluate(t)
-                self._record(notes, t, open_, last, done)
-                dirty = False
+                self._cycle(previous, open_, last, done)
+            for plan, ts, value, error, hot in arriving:
+                self._write(plan, ts, value, error, hot)
+            if evaluate:
+                evaluations += 1
+                self._cycle(t, open_, last, done)
+                previous = None
+            else:
+                previous = t
             was_event = in_event
             t += self.event_interval if in_event else self.interval
         alerts = sorted([*done, *open_.values()], key=lambda a: (a.fired_at, a.rule, sorted(a.labels.items())))
         return ReplayResult(start, end if end is not None else last_seen, alerts, count, evaluations, ticks)
+
+    def _cycle(self, now: float, open_: dict[str, ReplayedAlert], last: dict[str, ReplayedAlert],
+               done: list[ReplayedAlert]) -> None:
+        """One alert cycle over the series that can matter to it (every series, with every_cycle)."""
+        if self.every_cycle:
+            view: Iterable[_Plan] = self._written
+        else:
+            chosen = {p for p in self._written if p.always} | self._hot | self._active
+            view = sorted(chosen, key=lambda p: p.order)
+        self.store.view = [p.observation() for p in view]
+        notes = self.service.evaluate(now)
+        self._record(notes, now, open_, last, done)
+        if not self.every_cycle:
+            self._settle(now, bool(notes or self.service.last_resolved))
+
+    def _settle(self, now: float, moved: bool) -> None:
+        """After a cycle: which series it holds alerts on, and when the next cycle may decide something even
+        if no value changes (a `for` or keep_firing_for running out, a reminder, an escalation, a hold ending)."""
+        service = self.service
+        active: set[_Plan] = set()
+        guarding = {g for p in self._hot for g in p.guarded}
+        wake = now if moved else math.inf  # something changed: the next cycle looks again
+        pending = firing = False
+        for alert in service.engine.alerts((State.PENDING, State.FIRING)):
+            rule = self._by_name.get(alert.rule)
+            if rule is None:
+                wake = now
+                continue
+            plan = self._by_key.get((rule.signal, tuple(sorted(_series(alert).items()))))
+            if plan is not None:
+                active.add(plan)
+            if rule.only_if is not None:
+                guarding.add(rule.only_if.signal)
+            if alert.state is State.PENDING:
+                pending = True
+            else:
+                firing = True
+                if alert.last_true is None or alert.last_true < now:  # not held this cycle: resolving
+                    keep = min(rule.params(e, d).keep_firing_for for e in (False, True) for d in (False, True))
+                    wake = min(wake, (alert.last_true or now) + keep)
+        dispatcher = service.dispatcher
+        held = False
+        for rec in dispatcher.snapshot()["records"].values():
+            if rec["held"]:
+                held = True
+            elif rec["notified_at"] is None:
+                wake = now  # waits for its group's next message
+            elif rec["acked_at"] is None:
+                if rec["reminders"] < dispatcher.policy.max_reminders:
+                    wake = min(wake, rec["last_sent_at"] + dispatcher.policy.repeat_interval.get(rec["tier"], 3600.0))
+                if dispatcher.escalation.applies_to(Tier(rec["tier"])):
+                    step = next_escalation_at(rec["notified_at"], False, dispatcher.escalation,
+                                              rec["escalations_done"])
+                    if step is not None:
+                        wake = min(wake, step)
+        if held:
+            wake = min(wake, self._hold_change(now))
+        self._active, self._guarding, self._pending, self._firing, self._wake = active, guarding, pending, firing, wake
+
+    def _hold_change(self, now: float) -> float:
+        """The next time a silence or maintenance window starts or ends (a held alert may be released)."""
+        service = self.service
+        times = [t for s in service.silences.list() for t in (s.starts_at, s.ends_at) if t > now]
+        for window in service.maintenance.windows:
+            times += [t for t in (window.next_start(now), window.next_end(now)) if t is not None and t > now]
+        return min(times, default=now + 7 * 86400.0)  # next_start looks 8 days ahead
 
     def _record(self, notes: Sequence[Notification], now: float, open_: dict[str, ReplayedAlert],
                 last: dict[str, ReplayedAlert], done: list[ReplayedAlert]) -> None:

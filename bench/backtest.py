@@ -47,7 +47,9 @@ from monitor.history.jsonl import to_line
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIXES = {"http": ("http_",), "synthetic": ("synthetic_",), "api_metrics": ("api_",), "postgres": ("postgres_",),
-            "redis": ("redis_",), "backup": ("backup_",), "disk": ("disk_",), "deps": ("dependency_",)}
+            "redis": ("redis_",), "backup": ("backup_",), "disk": ("disk_",), "deps": ("dependency_",),
+            "journey": ("journey_",), "browser": ("browser_",), "backup_restore": ("backup_restore_",)}
+JOURNEY_STEPS = ["login", "sessions", "rsvp", "connect", "message"]
 COUNTERS = {"api_requests_counted", "api_requests_5xx_counted", "api_requests_le_counted"}
 INCIDENT = 600.0  # seconds, once a day
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
@@ -57,14 +59,15 @@ def _labels(signal: Any, target: Any) -> list[dict[str, str]]:
     base: dict[str, str] = {}
     combos: list[dict[str, str]] = [base]
     for name in signal.labels:
-        if name in ("target", "flow"):
+        if name in ("target", "flow", "journey"):
             values = [target.name]
         elif name == "kind":
             values = [target.kind]
         elif name == "route":
             values = ["*"]
         elif name == "step":
-            values = [s.name for s in getattr(target, "steps", [])] or ["check"]
+            values = [s.name for s in getattr(target, "steps", [])] or \
+                (JOURNEY_STEPS if target.kind == "journey" else ["check"])
         elif name == "path":
             values = list(getattr(target, "paths", [])) or ["/"]
         elif name == "le":
@@ -83,7 +86,10 @@ def history(days: float, seed: int = 7) -> Iterator[Observation]:
     plans = []
     for target in config.all_targets():
         prefixes = (*PREFIXES[target.kind], "probe_")
-        series = [(s, labels) for s in SIGNALS if s.name.startswith(prefixes) for labels in _labels(s, target)]
+        others = tuple(p for kind, ps in PREFIXES.items() if kind != target.kind for p in ps
+                       if p.startswith(PREFIXES[target.kind]))  # backup_restore_* is not the backup probe's
+        series = [(s, labels) for s in SIGNALS if s.name.startswith(prefixes) and not s.name.startswith(others or "\0")
+                  for labels in _labels(s, target)]
         every = target.event_interval or max(target.interval / 3, 5.0)
         plans.append([START + rng.uniform(0, every), every, series])
     end = START + days * 86400

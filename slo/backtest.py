@@ -1,7 +1,7 @@
 """The SLO loop's burn rates for the backtest (alerts/backtest.py): computed from replayed history. Pure.
 
     inputs = BurnInputs(config.slos, config.event, api_targets=["api-metrics"])
-    Replay(service, store, ..., derived=[inputs])   # feeds every observation, asks for burn rates every minute
+    Replay(service, store, ..., derived=[inputs])   # feeds its inputs' samples, asks for burn rates every minute
 
 The live loop (slo/service.py) reads each SLI's samples from the store every minute. Replaying 30 days
 that way would re-read days of samples 43,200 times; here each SLI source keeps its cumulative counts as
@@ -14,7 +14,7 @@ as the longest alert window reads, so a burn rate costs two bisects. The values 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor.core.api_contract import INF, le_label
@@ -29,6 +29,7 @@ from slo.spec import LatencySli, Period, ProbesSli, RequestsSli, SlosConfig, Slo
 from slo.windows import HOUR
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+Feeder = Callable[[float, float | None], None]  # alerts.backtest.Feeder: (ts, value) of one series
 
 
 class GrowingCounts:
@@ -101,38 +102,45 @@ class _Sli:
         if self._total is not None:
             self.series[self._total] = GrowingCounts(False, keep)
 
-    def wants(self, obs: Observation) -> bool:
+    def feeder(self, signal: str, labels: Mapping[str, str]) -> Feeder | None:
+        """What takes this series' samples (ts, value), or None when the SLO does not read it."""
         sli = self.spec.sli
+        key = (signal, tuple(sorted(labels.items())))
         if isinstance(sli, ProbesSli):
-            return any(obs.signal == s.signal and s.matches(obs.labels) for s in sli.sources)
-        return obs.series_key() in (self._first, self._total)
+            if not any(signal == s.signal and s.matches(labels) for s in sli.sources):
+                return None
+            bad_unknown = sli.unknown == "bad"
 
-    def feed(self, obs: Observation) -> None:
-        sli = self.spec.sli
-        if isinstance(sli, ProbesSli):
-            if any(obs.signal == s.signal and s.matches(obs.labels) for s in sli.sources):
-                if obs.value is None and sli.unknown != "bad":
+            def event(ts: float, value: float | None) -> None:
+                if value is None and not bad_unknown:
                     return
-                counts = self.series.get(obs.series_key())
+                counts = self.series.get(key)
                 if counts is None:
-                    counts = self.series[obs.series_key()] = GrowingCounts(True, self.keep)
-                counts.add_event(obs.timestamp, obs.value == 1)
-            return
-        if self._total is None or obs.value is None:
-            return  # an unknown counter sample (a failed scrape) is skipped: the next one carries its requests
-        key = obs.series_key()
-        slot = 0 if key == self._first else 1 if key == self._total else None
-        if slot is None:
-            return
-        pair = self._pairs.setdefault(obs.timestamp, [None, None])
-        pair[slot] = obs.value
+                    counts = self.series[key] = GrowingCounts(True, self.keep)
+                counts.add_event(ts, value == 1)
+
+            return event
+        if self._total is None or key not in (self._first, self._total):
+            return None
+        slot = 0 if key == self._first else 1
+
+        def counter(ts: float, value: float | None) -> None:
+            if value is not None:  # an unknown sample (a failed scrape) is skipped: the next carries its requests
+                self._pair(ts, slot, value)
+
+        return counter
+
+    def _pair(self, ts: float, slot: int, value: float) -> None:
+        pair = self._pairs.setdefault(ts, [None, None])
+        pair[slot] = value
         first, total = pair
         if first is not None and total is not None:
-            del self._pairs[obs.timestamp]
-            for old in [t for t in self._pairs if t < obs.timestamp]:
+            del self._pairs[ts]
+            for old in [t for t in self._pairs if t < ts]:
                 del self._pairs[old]  # its partner never came: left out, as the store's join leaves it out
-            good = max(total - first, 0.0) if isinstance(sli, RequestsSli) else first
-            self.series[self._total].add_counters(obs.timestamp, good, total)
+            good = max(total - first, 0.0) if isinstance(self.spec.sli, RequestsSli) else first
+            assert self._total is not None
+            self.series[self._total].add_counters(ts, good, total)
 
 
 class BurnInputs:
@@ -146,27 +154,21 @@ class BurnInputs:
         longest = max((w.long for p in self.periods.values() for w in p.policies), default=HOUR)
         self._slis = [_Sli(spec, api_targets, longest + HOUR) for spec in config.effective() if spec.alerting]
         self._labels: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
-        self._routes: dict[tuple[str, int], tuple[Mapping[str, str], list[_Sli]]] = {}
-        self._by_key: dict[SeriesKey, list[_Sli]] = {}
 
     @property
     def interval(self) -> float:
         return self._interval
 
-    def wants(self, obs: Observation) -> bool:
-        return bool(self._readers(obs))
+    def feeder(self, signal: str, labels: Mapping[str, str]) -> Feeder | None:
+        feeders = [f for sli in self._slis if (f := sli.feeder(signal, labels)) is not None]
+        if len(feeders) <= 1:
+            return feeders[0] if feeders else None
 
-    def _readers(self, obs: Observation) -> list[_Sli]:
-        """The SLOs that read this series, found once per series (the entry holds the labels: its id stays)."""
-        entry = self._routes.get((obs.signal, id(obs.labels)))
-        if entry is not None:
-            return entry[1]
-        key = obs.series_key()
-        readers = self._by_key.get(key)
-        if readers is None:  # a new series (else: a source that does not share one labels dict per series)
-            readers = self._by_key[key] = [s for s in self._slis if s.wants(obs)]
-            self._routes[(obs.signal, id(obs.labels))] = (obs.labels, readers)
-        return readers
+        def feed(ts: float, value: float | None) -> None:
+            for f in feeders:
+                f(ts, value)
+
+        return feed
 
     def signals(self) -> set[str]:
         """Every signal an SLO's burn rate reads."""
@@ -178,10 +180,6 @@ class BurnInputs:
             elif sli._total is not None and sli._first is not None:
                 out.update((sli._first[0], sli._total[0]))
         return out
-
-    def feed(self, obs: Observation) -> None:
-        for sli in self._readers(obs):
-            sli.feed(obs)
 
     def observations(self, now: float) -> list[Observation]:
         out: list[Observation] = []

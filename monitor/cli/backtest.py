@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.backtest import Change, Replay, ReplayResult, ReplayStore, compare
+from alerts.backtest import Change, Replay, ReplayResult, ReplayStore, Rows, compare
 from alerts.service import AlertService
 from monitor.config import Config, find_config_file, load_config
 from monitor.core.commands import EXIT_OK, EXIT_USAGE, Command, config_file
@@ -47,6 +47,7 @@ class History:
     describe: str
     open: Opener  # (since, until, signals) -> observations of those signals in time order
     span: tuple[float, float] | None = None  # first and last sample, when the source knows them cheaply
+    rows: Callable[[float, float, set[str] | None], Rows] | None = None  # the same as plain rows (the store)
 
 
 def parse_time(text: str | None, now: float) -> float | None:
@@ -90,7 +91,8 @@ def store_history(config: Config) -> tuple[History, Callable[[], None]]:
                            "first, or pass --history FILE or --prometheus URL")
     store = open_store(config.store)
     where = config.store.path if config.store.backend == "sqlite" else "the PostgreSQL store"
-    return History(f"store {where}", store.iter_history, store.history_span()), store.close
+    return History(f"store {where}", store.iter_history, store.history_span(),
+                   lambda since, until, signals: Rows(*store.iter_rows(since, until, signals))), store.close
 
 
 def choose_history(args: argparse.Namespace, config: Config) -> tuple[History, Callable[[], None]]:
@@ -117,7 +119,9 @@ def replay(config: Config, history: History, start: float | None, end: float | N
     since = -math.inf if start is None else start - WARMUP
     # only what a rule or a burn rate reads: the rest would be replayed for nothing
     signals = {r.signal for r in config.effective_rules() if r.enabled} | slos.signals()
-    result = runner.run(history.open(since, math.inf if end is None else end, signals), start, end)
+    until = math.inf if end is None else end
+    source = history.rows(since, until, signals) if history.rows is not None else history.open(since, until, signals)
+    result = runner.run(source, start, end)
     if result.observations == 0:
         span = f"between {fmt_time(start)} and {fmt_time(end)}" if start is not None or end is not None else ""
         raise HistoryError(f"no history {span} in the {history.describe}".replace("  ", " "))

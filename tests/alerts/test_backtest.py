@@ -103,3 +103,90 @@ def test_a_silence_of_the_new_config_holds_the_alert_and_its_pages(tmp_path: Pat
     api_down = next(a for a in result.alerts if a.rule == "ApiDown")
     assert api_down.held == "maintenance deploy"
     assert not any(p.kind == "firing" for p in api_down.pages)
+
+
+# -- the fast replay equals the plain one ---------------------------------------------------------------------
+
+# A flapping history of the series the shipped rules read: values at and around every threshold (normal and
+# event, clear thresholds), unknown values (failed probes, "nothing to measure"), probes that stop for a while
+# (stale), the guards of the scaling rules, and the SLO counters with bursts of errors.
+FLAPPING: dict[str, tuple[float, list[float | None]]] = {  # signal -> (interval, values to pick from)
+    "http_up": (10.0, [1.0, 1.0, 1.0, 0.0, None]),
+    "probe_success": (10.0, [1.0, 1.0, 1.0, 0.0, None]),
+    "api_error_ratio": (15.0, [0.0, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, None]),
+    "api_latency_p95_seconds": (15.0, [0.3, 0.5, 0.6, 0.8, 0.9, 1.0, 1.2, 1.5, 1.8, 2.0, 2.5, None]),
+    "api_cpu_ratio": (15.0, [0.2, 0.3, 0.5, 0.7, 0.75, 0.8, 0.85]),
+    "api_scale_up_room": (15.0, [0.0, 1.0, None]),
+    "api_scale_down_room": (15.0, [0.0, 1.0]),
+    "synthetic_success": (30.0, [1.0, 1.0, 0.0, None]),
+}
+FILL = {"target": "api-metrics", "flow": "login-and-sessions", "route": "*", "kind": "api_metrics", "step": "login"}
+
+
+def flapping_history(seed: int, start: float, end: float) -> list[Observation]:
+    import random
+
+    from monitor.core.observation import NOTHING_TO_MEASURE
+    from monitor.core.signals import CATALOG
+
+    rng = random.Random(seed)
+    out: list[Observation] = []
+    series = [(s, {k: FILL[k] for k in CATALOG[s].labels}) for s in FLAPPING]
+    series += [("http_up", {"target": "api-health"}), ("probe_success", {"target": "api-health", "kind": "http"}),
+               ("http_up", {"target": "frontend"})]
+    for signal, labels in series:
+        every, values = FLAPPING[signal]
+        t, value = start + rng.uniform(0, every), values[0]
+        while t <= end:
+            if rng.random() < 0.01:
+                t += rng.choice([60.0, 120.0, 300.0])  # the probe stops: its last value goes stale
+            if rng.random() < 0.03:
+                value = rng.choice(values)
+            error = (NOTHING_TO_MEASURE if rng.random() < 0.5 else "timeout") if value is None else None
+            out.append(Observation(signal, value, round(t, 3), labels, error))
+            t += every
+    t, requests, errors, slow = start + 3.0, 0.0, 0.0, 0.0
+    while t <= end:  # the SLO counters: bursts of 5xx and slow requests
+        burst = 0.5 if (t - start) % 3600 < rng.choice([0, 300, 900]) else 0.0
+        requests, errors, slow = requests + 500, errors + 500 * burst, slow + 500 * burst * rng.random()
+        base = {"target": "api-metrics"}
+        out += [Observation("api_requests_counted", requests, t, base),
+                Observation("api_requests_5xx_counted", errors, t, base),
+                Observation("api_requests_le_counted", requests, t, {**base, "le": "+Inf"}),
+                Observation("api_requests_le_counted", requests - slow, t, {**base, "le": "0.5"})]
+        t += 15.0
+    return sorted(out, key=lambda o: (o.timestamp, o.signal, sorted(o.labels.items())))
+
+
+def replay_with(config: Config, history: list[Observation], start: float, end: float, every: bool) -> ReplayResult:
+    store = ReplayStore()
+    service = AlertService(config, store, set(config.channels.root), clock=lambda: 0.0)
+    inputs = BurnInputs(config.slos, config.event, [t.name for t in config.targets.api_metrics])
+    return Replay(service, store, interval=config.alerting.evaluation_interval,
+                  event_interval=config.alerting.event_evaluation_interval, derived=[inputs],
+                  every_cycle=every).run(history, start, end)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_skipping_quiet_cycles_gives_exactly_the_alerts_of_evaluating_every_cycle(tmp_path: Path, seed: int) -> None:
+    start = datetime(2026, 1, 28, 6, tzinfo=UTC).timestamp()  # the event window opens at 08:00 UTC
+    end = start + 4 * 3600
+    config = shipped(tmp_path, "silences:\n  declared:\n    - {matchers: ['alertname=ApiDown'], "
+                               "starts_at: '2026-01-28T06:05:00Z', ends_at: '2026-01-28T07:40:00Z', "
+                               "author: ops, reason: drill}\n"
+                               "    - {matchers: ['alertname=ProbeUnknown'], starts_at: '2026-01-28T06:20:00Z', "
+                               "ends_at: '2026-01-28T07:40:00Z', author: ops, reason: drill}\n"
+                               "maintenance:\n  - {name: deploy, timezone: UTC, start: '2026-01-28T08:10:00', "
+                               "end: '2026-01-28T09:30:00', matchers: ['alertname=FrontendDown']}\n")
+    history = flapping_history(seed, start - 600, end)
+    fast = replay_with(config, history, start, end, every=False)
+    plain = replay_with(config, history, start, end, every=True)
+    assert [a.to_dict(end) for a in fast.alerts] == [a.to_dict(end) for a in plain.alerts]
+    assert plain.evaluations == plain.ticks and fast.evaluations < plain.ticks
+    # the history exercised what the fast path reasons about
+    rules = {a.rule for a in plain.alerts}
+    assert {"ApiDown", "FrontendDown", "ProbeUnknown", "ErrorRateHigh", "LatencyP95High"} <= rules
+    assert any(r.startswith("Scale") for r in rules) and any(r.startswith("SloBurn") for r in rules)
+    assert {a.held.split()[0] for a in plain.alerts if a.held} >= {"silenced", "maintenance"}
+    kinds = {p.kind for a in plain.alerts for p in a.pages}
+    assert {"firing", "resolved"} <= kinds and kinds & {"reminder", "escalation"}
