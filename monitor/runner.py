@@ -45,7 +45,7 @@ DEADMAN_EVERY = 60.0
 # bound only covers rows it is not told about (a digest coming due, another replica's rows at a takeover).
 DELIVERY_IDLE = 1.0
 DELIVERY_MIN_SLEEP = 0.05
-# Evaluation runs when a probe result changes a target's outcome (or a re-check confirms a failure), at most
+# Evaluation runs when a probe result changes a target's outcome (or a re-check confirms the change), at most
 # this often so a burst of results (many targets failing together) is one evaluation; the evaluation interval
 # remains the fallback for what no result announces (staleness, `for` and keep_firing_for timers).
 EVAL_MIN_GAP = 0.2

@@ -4,8 +4,10 @@ never overlapping, coalesced, and a hard timeout so a hung target delays nothing
 A probe that raises or times out yields unknown observations for every series the target had
 (and its primary signal), never silence and never a healthy value.
 
-In event mode, the first failed check of a target a critical rule watches (`confirm`) is re-checked at once
-(RECHECK_DELAY later) instead of an interval later, so a page needs seconds, not a whole interval. Each
+In event mode, a check of a target a critical rule watches (`confirm`) whose outcome differs from the last one
+is re-checked at once (RECHECK_DELAY later) instead of an interval later: the first failure, so a page needs
+seconds, not a whole interval; and the first success after failures, so the resolve needs seconds too and a
+single lucky success is contradicted before keep_firing_for runs out (ApiDown's event value). Each
 result is handed to `on_result`, which the runner uses to evaluate alerts when a result arrives. With several
 replicas, `owns` says which targets this replica probes (monitor/replicas.py); the others' jobs skip.
 """
@@ -47,7 +49,7 @@ HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only 
 RETUNE_EVERY = 60.0
 MAX_CONCURRENT_PROBES = 64  # beyond this, connection pools and the event loop spend more than they check
 FIRST_RUN_SPREAD = 5.0  # first runs spread over up to this many seconds, so targets do not fire in bursts
-RECHECK_DELAY = 1.5  # a failed critical check is confirmed this long after it (event mode), not an interval later
+RECHECK_DELAY = 1.5  # a critical check's changed outcome is confirmed this long after it (event mode)
 OnResult = Callable[[str, str, bool], None]  # target, outcome, whether it was a re-check
 
 
@@ -139,15 +141,16 @@ class ProbeScheduler:
             return await self._probe_once(name, recheck)
 
     async def recheck(self, name: str) -> list[Observation]:
-        """The confirming run after a first failure: counted, and reported to `on_result` as a re-check."""
+        """The confirming run after a changed outcome: counted, and reported to `on_result` as a re-check."""
         self.metrics.rechecks.labels(name).inc()
         return await self._run_target(name, recheck=True)
 
     def _after(self, name: str, outcome: str, recheck: bool) -> None:
         previous = self._outcome.get(name)
         self._outcome[name] = outcome
-        if (not recheck and outcome != "ok" and previous != outcome and name in self.confirm and self._event_mode
-                and self._scheduler is not None):
+        # A first failure, or a first success after failures (not the very first success after start-up).
+        changed = previous != outcome and (outcome != "ok" or previous is not None)
+        if not recheck and changed and name in self.confirm and self._event_mode and self._scheduler is not None:
             loop = asyncio.get_running_loop()
             handle: asyncio.TimerHandle | None = None
 

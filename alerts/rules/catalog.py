@@ -18,10 +18,13 @@ DEFAULT_RULE_DATA: list[dict[str, Any]] = [
     # ---- critical: pages the on-call ----
     {"name": "ApiDown", "tier": "critical", "signal": "http_up", "labels": {"target": "api-health"},
      "comparison": "==", "threshold": 0, "for": "30s", "keep_firing_for": "30s",
-     # In the event the monitor re-checks a failed critical check 1.5 s later (monitor/scheduler.py) and
-     # evaluates on each result: two failed checks 1.5 s apart page, in ~4 s from the fault
-     # (bench/detection_latency). Prometheus, without the re-check, fires on its second failed evaluation.
-     "event": {"for": "1s", "keep_firing_for": "10s"},
+     # In the event the monitor re-checks a critical check whose outcome changed 1.5 s later
+     # (monitor/scheduler.py) and evaluates on each result: two failed checks 1.5 s apart page, in ~4 s from the
+     # fault (bench/detection_latency). Prometheus, without the re-check, fires on its second failed evaluation.
+     # The resolve is confirmed the same way: keep_firing_for only has to outlast the re-check of the first
+     # healthy check (the last failing evaluation is up to one 2 s evaluation interval before that check, the
+     # re-check's result 1.5 s after it), so a failed re-check holds the alert and two healthy checks resolve it.
+     "event": {"for": "1s", "keep_firing_for": "4s"},
      "summary": "API health check {target} is failing",
      "runbook": "Open /health: it reports PostgreSQL and Redis. Check the platform status and the last deploy; "
                 "roll back if a deploy just went out. Restart the API instances if they are wedged."},

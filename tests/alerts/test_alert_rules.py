@@ -193,7 +193,7 @@ def test_override_changes_fields_and_keeps_the_rest() -> None:
     assert high.params(True).threshold == 0.03  # the event override is untouched
     api = rules["ApiDown"]
     assert api.labels == {"target": "prod-health"}
-    assert (api.params(True).for_, api.params(True).keep_firing_for) == (15, 10)  # event merged field by field
+    assert (api.params(True).for_, api.params(True).keep_firing_for) == (15, 4)  # event merged field by field
     assert (rules["CpuHigh"].tier, rules["CpuHigh"].clear_threshold) == (Tier.HIGH, 0.85)
     assert rules["MemoryHigh"] == RULES["MemoryHigh"]
 

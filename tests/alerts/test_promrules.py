@@ -103,7 +103,7 @@ def test_rules_carry_tier_severity_for_and_keep_firing_for() -> None:
     api_down = normal["ApiDown"]
     assert api_down["labels"] == {"severity": "critical", "tier": "critical", "mode": "normal"}
     assert (api_down["for"], api_down["keep_firing_for"]) == ("30s", "30s")
-    assert (event["ApiDown"]["for"], event["ApiDown"]["keep_firing_for"]) == ("1s", "10s")
+    assert (event["ApiDown"]["for"], event["ApiDown"]["keep_firing_for"]) == ("1s", "4s")
     assert "converge_monitor_event_mode == 0" in api_down["expr"]
     assert "converge_monitor_event_mode == 1" in event["ApiDown"]["expr"]
     assert event["LatencyP95High"]["annotations"]["summary"].endswith("(threshold 1.50s)")

@@ -151,3 +151,41 @@ async def test_shutdown_lets_a_running_probe_finish_and_records_its_result(store
     await sched.shutdown(timeout=3)
     latest = {(o.signal, o.labels.get("target")): o.value for o in store.latest()}
     assert latest[("http_up", "slow")] == 1
+
+
+async def test_a_changed_outcome_of_a_critical_target_is_rechecked_in_both_directions(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In event mode: the first failure and the first success after failures are confirmed by a re-check;
+    a repeated outcome, the first success after start-up and a re-check's own result are not re-checked."""
+    monkeypatch.setattr("monitor.scheduler.RECHECK_DELAY", 0.05)
+    script = iter([1, 0, 0, 0, 1, 1, 1])  # value of each run, in order (scheduled, re-check or by hand)
+
+    async def probe(target: Any, ctx: ProbeContext) -> list[Observation]:
+        value = next(script)
+        return [Observation("http_up", value, ctx.now(), {"target": target.name}),
+                Observation("probe_success", value, ctx.now(), {"target": target.name, "kind": "http"})]
+
+    results: list[tuple[str, bool]] = []
+    sched = ProbeScheduler([http_target("api", interval=3600, event_interval=3600)], store,
+                           probes={"http": probe}, in_event=lambda _t: True, confirm={"api"},
+                           on_result=lambda _name, outcome, recheck: results.append((outcome, recheck)))
+    sched.start(spread_first_runs=False)  # its first run: healthy, nothing to confirm
+    try:
+        for _ in range(100):
+            if sched.last_run:
+                break
+            await asyncio.sleep(0.02)
+
+        async def run_and_settle() -> None:
+            await sched.run_target("api")
+            await asyncio.sleep(0.3)  # a re-check, if one was started, has run
+
+        await run_and_settle()  # 0: the first failure -> re-checked (0)
+        await run_and_settle()  # 0 again: no re-check
+        await run_and_settle()  # 1: the first success after failures -> re-checked (1)
+        await run_and_settle()  # 1 again: no re-check
+    finally:
+        await sched.shutdown()
+    rechecks = sched.metrics.registry.get_sample_value("converge_monitor_probe_rechecks_total", {"target": "api"})
+    assert rechecks == 2
+    assert results == [("ok", False), ("failed", False), ("failed", True), ("ok", False), ("ok", True)]

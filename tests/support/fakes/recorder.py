@@ -11,6 +11,7 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -52,6 +53,12 @@ class RecordingServer(ThreadedServer):
                   delay: float = 0.0) -> None:
         for _ in range(count):
             self.failures.append(Failure(status, headers or {}, delay=delay))
+
+    def respond_next(self, responses: Iterable[Failure]) -> None:
+        """Replace the queued responses: the next requests get these, in order, then the ok response."""
+        with self._lock:
+            self.failures.clear()
+            self.failures.extend(responses)
 
     def reset(self) -> None:
         """Forget what was received and any failures still queued (one server shared by a module's tests)."""
