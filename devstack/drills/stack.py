@@ -60,7 +60,7 @@ class Process(Protocol):
 
 _PROCESS_LABEL = {"api": "the API", "redis": "Redis", "postgres": "PostgreSQL", "frontend": "the frontend"}
 _KIND_TARGETS = {"http": "http", "tls": "http", "frontend": "http", "api_metrics": "api_metrics",
-                 "postgres": "postgres", "redis": "redis", "backups": "backups", "synthetic": "synthetic",
+                 "postgres": "postgres", "redis": "redis", "backups": "backup", "synthetic": "synthetic",
                  "journey": "journey"}
 _NAMED_TARGETS = {"tls": "drill-tls", "frontend": "frontend"}  # a drill watching one http target, by name
 
