@@ -21,6 +21,8 @@ from typing import Any
 from bench.report import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- drills:start -->", "<!-- drills:end -->"
 
 
 def rows_from(paths: list[Path]) -> list[dict[str, Any]]:
@@ -37,8 +39,9 @@ def markdown(report: dict[str, Any]) -> str:
     table = render_table([Row(**r) for r in report["drills"]])
     return (f"# Fault drills on the shipped configuration ({report['ran_at']})\n\n"
             "monitor.yml's rules, thresholds and `for` durations in event mode; each fault at the size the spec "
-            "names. Detection is bounded by probe interval x 2 + `for` (+ the time a windowed signal needs to "
-            f"cross its threshold at the fault's size, when it has a window). {report['how']}\n\n"
+            "names. Detection is bounded by probe interval x 2 + `for` + one evaluation interval (+ the time a "
+            "windowed signal needs to cross its threshold at the fault's size, when it has a window). "
+            f"{report['how']}\n\n"
             f"```\n{table}\n```\n")
 
 
@@ -57,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = json.loads(out)["drills"]
     report = {"benchmark": "drills", "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "how": args.how or "One `converge-monitor drill all` run.", "drills": rows}
-    write_results(args.out, "drills", False, report, markdown(report))
+    text = markdown(report)
+    write_results(args.out, "drills", False, report, text)
+    readme = README.read_text()
+    if START in readme and END in readme:  # the README's "Fault drills" section carries the same table
+        head, rest = readme.split(START, 1)
+        table = text[text.index("```"):]
+        README.write_text(f"{head}{START}\nThe last run ({report['ran_at'][:10]}; {report['how']}):\n\n{table}"
+                          f"{rest[rest.index(END):]}")
     return 0 if all(r["result"] == "pass" for r in rows) else 1
 
 

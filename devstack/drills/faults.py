@@ -38,6 +38,9 @@ class Fault:
     def precheck(self, stack: Stack) -> str | None:
         return None
 
+    def prepare(self, stack: Stack) -> None:
+        """What must be true before the fault starts (its history); not part of the measured time."""
+
     def inject(self, stack: Stack) -> None:
         raise NotImplementedError
 
@@ -117,11 +120,15 @@ class SlowStatement(Fault):
     def precheck(self, stack: Stack) -> str | None:
         return SlowQueries().precheck(stack)
 
-    def inject(self, stack: Stack) -> None:
-        dsn = _dsn(stack)
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+    def prepare(self, stack: Stack) -> None:
+        # The fast history, then one probe run so that it is history: the fault starts when the statement turns slow.
+        with psycopg.connect(_dsn(stack), autocommit=True, connect_timeout=5) as conn:
             for _ in range(self.FAST_CALLS):
                 conn.execute("SELECT pg_sleep(%s)", (0.001,))
+        time.sleep(stack.probe_interval("postgres") + 1)
+
+    def inject(self, stack: Stack) -> None:
+        dsn = _dsn(stack)
 
         def run() -> None:
             try:

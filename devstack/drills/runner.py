@@ -110,15 +110,17 @@ class Runner:
 
     def bound(self, drill: Drill) -> tuple[float, str] | None:
         """The detection bound, probe interval x 2 + the rule's `for` (the first expected rule's, in the mode
-        the stack is in), plus the time the signal's window needs to cross the threshold at this fault's size
-        when the drill names one; and how it was computed."""
+        the stack is in) + one evaluation interval (the rule is judged that often), plus the time the signal's
+        window needs to cross the threshold at this fault's size when the drill names one; and how it was
+        computed."""
         p = next((p for r in drill.expected if (p := self.stack.params(r)) is not None), None)
         if p is None:
             return None
         interval = self.stack.probe_interval(drill.watches)
+        evaluation = self.stack.evaluation_interval()
         fill = self.window_fill(drill)
-        text = f"2x{interval:g}+{p.for_:g}" + (f"+{fill:g}" if fill else "")
-        return 2 * interval + p.for_ + fill, text
+        text = f"2x{interval:g}+{p.for_:g}+{evaluation:g}" + (f"+{fill:g}" if fill else "")
+        return 2 * interval + p.for_ + evaluation + fill, text
 
     def window_fill(self, drill: Drill) -> float:
         """Seconds for a windowed signal to reach the threshold at the fault's size, traffic steady:
@@ -163,6 +165,13 @@ class Runner:
         return row
 
     def _drill(self, drill: Drill, fault: Fault, row: Row, fire_limit: float, resolve_limit: float) -> None:
+        try:
+            fault.prepare(self.stack)
+        except (MonitorGone, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            row.note = f"preparing the fault failed: {type(exc).__name__}: {exc}"
+            return
         start = self.log.mark()
         self.say(f"{drill.name}: {drill.summary}")
         t0 = time.time()
