@@ -68,3 +68,28 @@ def test_every_drill_has_a_fault_and_the_shipped_set_covers_the_spec_faults() ->
     assert {"DdosSuspected", "ErrorRateHigh", "ErrorRateCritical", "LatencyP95Elevated", "LatencyP95High",
             "DbPoolExhausted", "RedisMemoryHigh", "SlowQueries", "BackupStale", "BackupEmpty", "LoginFlowFailing",
             "FrontendDown", "PostgresDown", "RedisDown", "ApiDown", "TlsCertExpiring"} <= expected
+
+
+def test_each_rows_bound_comes_from_the_config_that_runs(tmp_path: Path) -> None:
+    """probe interval x 2 + `for` + one evaluation interval (+ a windowed signal's fill), in event mode."""
+    from devstack.drills.catalog import BY_NAME
+    from devstack.drills.runner import Runner
+    from devstack.drills.stack import Stack
+
+    stack = Stack(config=_drill_config(tmp_path), monitor_url="http://127.0.0.1:1",
+                  notifications=tmp_path / "notifications.jsonl")
+    runner = Runner(stack, say=lambda _line: None)
+    bounds = {name: runner.bound(BY_NAME[name]) for name in
+              ("api-down", "redis-down", "frontend-down", "ip-flood-12k", "errors-12pct", "errors-6pct", "latency-2s",
+               "backup-empty", "cert-expiry")}
+    assert bounds == {
+        "api-down": (17.0, "2x5+5+2"),  # api-health every 5 s, ApiDown event for 5 s, rules every 2 s
+        "redis-down": (52.0, "2x15+20+2"),
+        "frontend-down": (72.0, "2x20+30+2"),
+        "ip-flood-12k": (82.0, "2x15+0+2+50"),  # the trailing minute reaches 10,000 after 50 s at 200/s
+        "errors-12pct": (312.0, "2x15+30+2+250"),  # a 5-minute ratio reaches 10% at 12% after 250 s
+        "errors-6pct": (302.0, "2x15+120+2+150"),
+        "latency-2s": (167.0, "2x15+120+2+15"),
+        "backup-empty": (602.0, "2x300+0+2"),  # the backups target: every 15 min / 3 in the event
+        "cert-expiry": (322.0, "2x10+300+2"),
+    }
