@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rule_evaluation
 	$(BIN)/python -m bench.detection_latency
 	$(BIN)/python -m bench.event_load
+	$(BIN)/python -m bench.history_scale
 	$(BIN)/python -m bench.summary
 
 clean:

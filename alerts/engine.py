@@ -28,7 +28,8 @@ a firing one resolves (after keep_firing_for), and an unknown guard counts as no
 
 Contract: pass the latest observation of every series each cycle (the store's latest values); a series
 that is not passed at all is not evaluated and its alerts hold. Event mode (`in_event`) picks each rule's
-event override at each evaluation. Transitions carry a copy of the alert as it was at that moment.
+event override (and, inside a deploy window, its deploy override) at each evaluation.
+Transitions carry a copy of the alert as it was at that moment.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class AlertEngine:
         return next((a for a in self.alerts() if a.id == alert_id), None)
 
     # -- evaluation ----------------------------------------------------------------------------------
-    def evaluate(self, observations: Iterable[Observation], now: float, in_event: bool) -> list[Transition]:
+    def evaluate(self, observations: Iterable[Observation], now: float, in_event: bool,
+                 in_deploy: bool = False) -> list[Transition]:
         frame = _Frame(observations, now, self._signals, self.max_age)
         out: list[Transition] = []
         for rule in self._enabled:
@@ -108,7 +110,7 @@ class AlertEngine:
             group = frame.group(rule)
             if not active and group is None:
                 continue
-            p = rule.params(in_event)
+            p = rule.params(in_event, in_deploy)
             guard = frame.guard(rule)
             if active and group is not None:
                 self._step_active(rule, active, frame, group, p, guard, now, out)

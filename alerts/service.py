@@ -27,9 +27,10 @@ from alerts.outbox import LOG_CHANNEL, outbox_rows
 from alerts.routing import RoutingConfig
 from alerts.rules import Rule
 from alerts.silences import DECLARED, Matcher, Silence, SilenceBook, SilencesConfig
+from monitor.core.observation import Observation
 from monitor.core.sections import EventWindow
 from monitor.core.targets import TargetBase
-from monitor.store import Store
+from monitor.store.base import OutboxRow
 
 log = logging.getLogger("converge.alerts")
 STATE_KEY = "alerting"
@@ -76,11 +77,24 @@ class AlertServiceConfig(Protocol):
     def effective_rules(self) -> list[Rule]: ...
 
 
+class AlertStore(Protocol):
+    """What the alert service reads and writes of the monitor's store (monitor.store.Store is one; the
+    backtest's in-memory replay store, alerts/backtest.py, is another)."""
+
+    def latest(self) -> list[Observation]: ...
+    def get_state(self, key: str) -> Any | None: ...
+    def put_state(self, key: str, value: Any) -> None: ...
+    def commit_cycle(self, state_key: str, state: Any, outbox: Sequence[OutboxRow]) -> None: ...
+
+
 class AlertService:
-    def __init__(self, config: AlertServiceConfig, store: Store, channels: Collection[str] = (), *,
-                 clock: Callable[[], float] = time.time) -> None:
-        """`channels`: the delivery channels that are configured (the log channel always is)."""
+    def __init__(self, config: AlertServiceConfig, store: AlertStore, channels: Collection[str] = (), *,
+                 clock: Callable[[], float] = time.time,
+                 in_deploy: Callable[[float], bool] = lambda _t: False) -> None:
+        """`channels`: the delivery channels that are configured (the log channel always is); `in_deploy`: whether
+        a deploy window is open (the rules' deploy values apply)."""
         self.config = config
+        self.in_deploy = in_deploy
         self.store = store
         self.channels = set(channels)
         self.clock = clock
@@ -195,7 +209,7 @@ class AlertService:
         now = self.clock() if now is None else now
         in_event = self.in_event(now)
         latest = [o for o in self.store.latest() if self.watched(o.labels)]
-        transitions = self.engine.evaluate(latest, now, in_event)
+        transitions = self.engine.evaluate(latest, now, in_event, self.in_deploy(now))
         self.last_firing = self.engine.alerts((State.FIRING,))
         self.last_resolved = [t.alert for t in transitions if t.new_state == State.RESOLVED]
         for alert in self._orphans:
@@ -295,6 +309,10 @@ class AlertService:
         return silence
 
     # -- views -------------------------------------------------------------------------------------------
+    def held(self, alert_id: str) -> str | None:
+        """Why the last cycle held this alert back (inhibited, silenced, maintenance), or None."""
+        return self._holds.get(alert_id)
+
     def view(self, alert: Alert) -> dict[str, Any]:
         record = self.dispatcher.record(alert.id) or {}
         return {"id": alert.id, "rule": alert.rule, "tier": str(alert.tier), "state": str(alert.state),

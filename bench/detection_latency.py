@@ -66,6 +66,7 @@ from devstack.monitor import MonitorServer
 from devstack.postgres import _pg_bindir
 from devstack.process import ChildServer, find_binary
 from devstack.stack import PrivateStack, Seed
+from monitor.scheduler import RECHECK_DELAY
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -75,6 +76,7 @@ ATTENDEES = 50
 # The standard pipeline's settings (ANCHORS.md, "Detection latency of the standard Prometheus pipeline").
 SCRAPE_S, EVAL_S, FOR = 15, 15, "1m"
 GROUP_WAIT, GROUP_INTERVAL_S, REPEAT = "30s", 300, "4h"
+FIRING_GOAL_S, RESOLVED_GOAL_S = 5.0, 10.0  # medians, event mode (issue 15)
 FAULT_PHASE_MAX_S = 15.0  # the random pause before the fault spans one scrape/evaluation period
 OURS_FIRE_TIMEOUT, PROM_FIRE_TIMEOUT, OURS_RESOLVE_TIMEOUT, PROM_HANDOFF_TIMEOUT = 90.0, 240.0, 120.0, 90.0
 SHARED_NOTE = ("The machine is shared with other engineers' work (see the load averages). Latencies here are "
@@ -566,9 +568,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "prom_recovery_to_resolved_median_s_waited_or_by_construction": prom_res_all,
         "ratio_resolved_ours_over_prom": res_ratio,
         "goals": {
-            "ours_firing_le_15s": None if ours_fire is None else ours_fire <= 15,
+            "ours_firing_le_5s": None if ours_fire is None else ours_fire <= FIRING_GOAL_S,
             "ratio_le_0.25": None if ratio is None else ratio <= 0.25,
-            "ours_resolved_le_15s": None if ours_res is None else ours_res <= 15,
+            "ours_resolved_le_10s": None if ours_res is None else ours_res <= RESOLVED_GOAL_S,
         },
     }
 
@@ -597,11 +599,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"({summ['prom_resolves_waited']} of {summ['trials']} waited, the rest by construction) "
         f"| {_f(summ['ratio_resolved_ours_over_prom'], '.3f')} |",
         "",
-        f"Goals: ours <= 15 s to the firing notification: **{ok(goals['ours_firing_le_15s'])}**; "
+        f"Goals: ours <= {FIRING_GOAL_S:g} s to the firing notification: **{ok(goals['ours_firing_le_5s'])}**; "
         f"<= 0.25x the Prometheus pipeline: **{ok(goals['ratio_le_0.25'])}** (paired per trial: median "
         f"{_f(summ['paired_ratio_firing']['median'], '.3f')}, {_f(summ['paired_ratio_firing']['min'], '.3f')}-"
-        f"{_f(summ['paired_ratio_firing']['max'], '.3f')}); recovery -> resolved <= 15 s: "
-        f"**{ok(goals['ours_resolved_le_15s'])}**.", "",
+        f"{_f(summ['paired_ratio_firing']['max'], '.3f')}); recovery -> resolved <= {RESOLVED_GOAL_S:g} s: "
+        f"**{ok(goals['ours_resolved_le_10s'])}**.", "",
         "Per trial (seconds; fault columns from t0, resolve columns from the recovery):", "",
         "| trial | pause | ours: 1st failed check | ours: firing | prom: 1st failed probe | prom: rule fired "
         "| prom: firing | down | ours: resolved | prom: resolved |",
@@ -626,7 +628,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"- ours: the shipped monitor.yml (every target, as `make demo` runs it) with an event window around today, "
         f"a webhook channel to a local recorder and every tier routed to it. Event-mode values as shipped: api-health "
         f"every {ev['api_health_event_interval']} (timeout {ev['api_health_timeout']}), ApiDown event "
-        f"{json.dumps(ev['rule_event'])}, evaluation every {ev['event_evaluation_interval']}.",
+        f"{json.dumps(ev['rule_event'])}, a failed check re-checked after {RECHECK_DELAY:g} s, evaluation on each "
+        f"result (and every {ev['event_evaluation_interval']} as the fallback).",
         f"- Prometheus pipeline: blackbox http_2xx on /health; scrape {SCRAPE_S} s, evaluation {EVAL_S} s, "
         f"`probe_success == 0` for {FOR}; Alertmanager group_by [alertname], group_wait {GROUP_WAIT}, "
         f"group_interval {GROUP_INTERVAL_S // 60}m, webhook with send_resolved. A fresh Prometheus and Alertmanager "

@@ -99,6 +99,8 @@ LABEL_VALUES: dict[str, Callable[[str], tuple[str, ...]]] = {
     "kind": lambda site: ("http",),
     "route": lambda site: ROUTES,
     "flow": lambda site: (f"{site}-login",),
+    "journey": lambda site: (f"{site}-critical-features",),
+    "version": lambda site: ("v1",),
     "step": lambda site: ("login", "me", "rsvp"),
     "path": lambda site: ("/", "/var/lib/postgresql"),
     "le": lambda site: ("0.5", "+Inf"),  # the SLO's latency bucket counts
@@ -141,6 +143,9 @@ def site_name(i: int) -> str:
 def site_series(site: str) -> list[Series]:
     out: list[Series] = []
     for sig in SIGNALS:
+        first = site_name(0)
+        if site != first and all(LABEL_VALUES[n](site) == LABEL_VALUES[n](first) for n in sig.labels):
+            continue  # a monitor-wide signal (the deploy window, Sentry alerts) has its series in the first site
         choices = [LABEL_VALUES[name](site) for name in sig.labels]
         for combo in itertools.product(*choices):
             out.append(Series(sig.name, dict(zip(sig.labels, combo, strict=True))))

@@ -135,6 +135,19 @@ def build() -> dict[str, Any]:
         s.latest("backup_restore_row_deviation_ratio", "Row-count deviation of the restored backup", width=6,
                  steps=[(None, GREEN), (0.1, RED)]),
     ]
+    deploys_and_sentry = [
+        stat_panel("Deploy window", [Q(f"max({signal('deploy_window').metric_name})")], width=6,
+                   mappings=value_text({1: ("WATCHING", ORANGE), 0: ("closed", GREEN)}),
+                   description="converge_deploy_window: 1 for 24 h after a deploy (`converge-monitor deploy mark`); "
+                               "the rules' deploy thresholds apply (error rate > 1%, p95 > 500 ms)."),
+        stat_panel("Since the last deploy",
+                   [Q(f"time() - ({signal('deploy_last_timestamp_seconds').metric_name} > 0)")],
+                   unit="s", width=6, description="Deploys are the annotations on every dashboard."),
+        stat_panel("Deployed version", [Q(f"{signal('deploy_info').metric_name} == 1", "{{version}}")], width=6,
+                   description="converge_deploy_info: the version of the last recorded deploy."),
+        s.latest("sentry_open_alerts", "Sentry alerts open", width=6, steps=[(None, GREEN), (1, ORANGE)],
+                 decimals=0),
+    ]
     host = [
         s.graph("disk_used_ratio", "Disk used", width=12, steps=[(None, GREEN), (0.8, ORANGE), (0.9, RED)]),
         s.latest("dependency_vulnerabilities", "Known vulnerabilities in dependencies", width=12,
@@ -147,5 +160,6 @@ def build() -> dict[str, Any]:
         "backup restores, disks and dependencies.",
         [(None, firing), ("Alerts", alerts), ("Notifications", notifications), ("Probes", probes),
          ("HTTP, TLS and synthetic checks", http),
-         ("Page loads, critical features and backup restores", user), ("Disks and dependencies", host)],
+         ("Page loads, critical features and backup restores", user), ("Deploys and Sentry", deploys_and_sentry),
+         ("Disks and dependencies", host)],
         tags=("alerts",))

@@ -100,6 +100,10 @@ def build() -> dict[str, Any]:
         s.graph("api_memory_ratio", "Memory used / available", width=6),
         s.graph("api_websocket_connections", "Open websockets", width=6),
         s.graph("api_requests_in_flight", "Requests in flight", width=6),
+        # spec 11.2's replica bounds: scaling advice needs room to scale in its direction
+        s.latest("api_instances", "API instances", width=8),
+        s.latest("api_scale_down_room", "Replicas above the floor (scale-down room)", width=8),
+        s.latest("api_scale_up_room", "Replicas below the ceiling (scale-up room)", width=8),
     ]
     return build_dashboard(
         UID, "Converge API overview",

@@ -36,6 +36,7 @@ DATASOURCE_UID = "converge-prometheus"
 DATASOURCE_NAME = "Prometheus"
 DATASOURCE_VAR = "datasource"
 DS = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VAR}}}")
+DS_JSON = {"type": "prometheus", "uid": f"${{{DATASOURCE_VAR}}}"}
 TAGS = ("converge",)
 
 GREEN, YELLOW, ORANGE, RED, BLUE = "green", "yellow", "orange", "red", "blue"
@@ -237,9 +238,21 @@ def finish(model: dict[str, Any]) -> dict[str, Any]:
         for key in _VARIABLE_NOISE:
             var.pop(key, None)
     model["id"] = None  # Grafana assigns database ids; uid is the stable identity
-    model["annotations"] = {"list": [_builtin_annotation()]}
+    model["annotations"] = {"list": [_builtin_annotation(), deploy_annotation()]}
     model["version"] = 1
     return model
+
+
+# A deploy: the moment converge_deploy_last_timestamp_seconds changes, titled with the version whose
+# converge_deploy_info is 1 (monitor/deploys.py exports both; the timestamp series exists from the start at 0).
+DEPLOY_ANNOTATION_EXPR = ("(changes(converge_deploy_last_timestamp_seconds[2m]) > 0)\n"
+                          "* on(job, instance) group_left(version) (converge_deploy_info == 1)")
+
+
+def deploy_annotation() -> dict[str, Any]:
+    return {"datasource": DS_JSON, "enable": True, "expr": DEPLOY_ANNOTATION_EXPR, "iconColor": "purple",
+            "name": "Deploys", "step": "1m", "tagKeys": "version", "titleFormat": "Deploy {{version}}",
+            "textFormat": "converge-monitor deploy mark / POST /api/deploys", "useValueForTime": False}
 
 
 def _builtin_annotation() -> dict[str, Any]:

@@ -30,6 +30,7 @@ from alerts.model import TIER_ORDER, Tier
 from alerts.service import AlertService
 from monitor.core.observation import Observation
 from monitor.core.signals import CATALOG
+from monitor.rendercache import RenderCache
 from monitor.scheduler import ProbeScheduler
 from monitor.store.base import Sample
 
@@ -184,10 +185,12 @@ class Board:
         event = self.alerts.config.event if self.alerts is not None else None
         return event.zone if event is not None else ZoneInfo("UTC")
 
-    def view(self) -> dict[str, Any]:
+    def view(self, active: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The page's data; `active`: the alert service's active alerts, read by the caller on the event loop
+        (the rest of the view only reads the store, so it can be built in a worker thread)."""
         now = self.clock()
         latest = [o for o in self.scheduler.store.latest() if self._configured(o)]
-        alerts = self.alerts.active() if self.alerts is not None else []
+        alerts = active if active is not None else self.alerts.active() if self.alerts is not None else []
         firing = [a for a in alerts if a["state"] == "firing"]
         signals = self._signals(latest, firing, now)
         return {
@@ -410,23 +413,25 @@ def board_router(scheduler: ProbeScheduler, alerts: AlertService | None,
     router = APIRouter()
     board = Board(scheduler, alerts, slo_provider)
     env = template_env()
+    cache: RenderCache[str] = RenderCache(ttl=KIOSK_REFRESH_SECONDS)
 
-    def render(name: str, refresh: int) -> HTMLResponse:
-        html = env.get_template(name).render(refresh=refresh, **board.view())
+    async def render(name: str, refresh: int) -> HTMLResponse:
+        # The alert state is read here, on the event loop that runs the evaluation, so the view never sees a
+        # cycle halfway through; the rest (history, formatting, scrubbing) is built off the loop.
+        active = alerts.active() if alerts is not None else []
+        html = await cache.get(name, lambda: env.get_template(name).render(refresh=refresh, **board.view(active)))
         return HTMLResponse(html, headers=HEADERS)
 
     @router.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/board", status_code=302)
 
-    # async on purpose: rendered on the event loop that also runs the alert evaluation, so the view never
-    # reads the engine's state halfway through a cycle (a sync endpoint would run in a worker thread).
     @router.get("/board", response_class=HTMLResponse)
     async def full() -> HTMLResponse:
-        return render("board.html.j2", REFRESH_SECONDS)
+        return await render("board.html.j2", REFRESH_SECONDS)
 
     @router.get("/board/kiosk", response_class=HTMLResponse)
     async def kiosk() -> HTMLResponse:
-        return render("kiosk.html.j2", KIOSK_REFRESH_SECONDS)
+        return await render("kiosk.html.j2", KIOSK_REFRESH_SECONDS)
 
     return router

@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from alerts.alertmanager import AlertmanagerForwarder
+from alerts.model import Tier
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.config import build_notifiers
 from alerts.notifiers.console import ConsoleNotifier
@@ -24,11 +25,17 @@ from alerts.service import AlertService
 from alerts.templates import Templates
 from monitor.config import Config
 from monitor.core.selfmetrics import SelfMetrics
+from monitor.deploys import DeployWatch
+from monitor.deploys_api import deploys_router
 from monitor.leader import Leadership
-from monitor.scheduler import ProbeScheduler
+from monitor.replicas import CHECK_EVERY as REPLICA_CHECK
+from monitor.replicas import Replicas
+from monitor.scheduler import PRIMARY, OnResult, ProbeScheduler
+from monitor.sentry_api import sentry_router
 from monitor.server import create_server
 from monitor.slo_loop import slo_loop
 from monitor.store import Store, open_store
+from monitor.store.retention import retention_loop
 from probes.deadman import ping
 from slo.service import SloService
 
@@ -38,6 +45,11 @@ DEADMAN_EVERY = 60.0
 # bound only covers rows it is not told about (a digest coming due, another replica's rows at a takeover).
 DELIVERY_IDLE = 1.0
 DELIVERY_MIN_SLEEP = 0.05
+# Evaluation runs when a probe result changes a target's outcome (or a re-check confirms a failure), at most
+# this often so a burst of results (many targets failing together) is one evaluation; the evaluation interval
+# remains the fallback for what no result announces (staleness, `for` and keep_firing_for timers).
+EVAL_MIN_GAP = 0.2
+LOOP_LAG_EVERY = 0.25
 
 
 def event_clock(config: Config) -> Callable[[float], bool]:
@@ -45,8 +57,25 @@ def event_clock(config: Config) -> Callable[[float], bool]:
     return window.contains if window is not None else (lambda _t: False)
 
 
-def build_scheduler(config: Config, store: Store) -> ProbeScheduler:
-    return ProbeScheduler(config.all_targets(), store, in_event=event_clock(config))
+def critical_targets(config: Config) -> set[str]:
+    """The targets whose up-signal a critical rule watches: their first failed check is re-checked at once."""
+    out: set[str] = set()
+    for rule in config.effective_rules():
+        if rule.tier != Tier.CRITICAL or not rule.enabled:
+            continue
+        for target in config.all_targets():
+            if rule.signal not in (PRIMARY.get(target.kind), "probe_success"):
+                continue
+            named = rule.labels.get("target", rule.labels.get("flow", rule.labels.get("journey")))
+            if named is None or named == target.name:
+                out.add(target.name)
+    return out
+
+
+def build_scheduler(config: Config, store: Store, on_result: OnResult | None = None,
+                    replicas: Replicas | None = None) -> ProbeScheduler:
+    return ProbeScheduler(config.all_targets(), store, in_event=event_clock(config), confirm=critical_targets(config),
+                          on_result=on_result, owns=replicas.owns if replicas is not None else lambda _name: True)
 
 
 class _Server(uvicorn.Server):
@@ -104,16 +133,42 @@ async def _delivery_loop(worker: DeliveryWorker, leadership: Leadership, wake: a
             await asyncio.wait_for(wake.wait(), sleep)
 
 
+async def _loop_lag(metrics: SelfMetrics) -> None:
+    """How late the loop wakes a sleeper: what every probe due meanwhile was delayed by."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(LOOP_LAG_EVERY)
+        metrics.loop_lag.observe(max(0.0, time.monotonic() - before - LOOP_LAG_EVERY))
+
+
+async def _replicas_loop(replicas: Replicas, scheduler: ProbeScheduler, store: Store) -> None:
+    while True:
+        try:
+            gained = await asyncio.to_thread(replicas.check)
+            scheduler.taken_over(gained, time.time())
+            scheduler.metrics.replicas.set(len(replicas.live))
+            scheduler.metrics.owned.set(len(replicas.owned))
+            if len(replicas.live) > 1:  # the others' results, for the alerts, the board and /metrics
+                await asyncio.to_thread(store.refresh_latest)
+        except Exception:  # the next round tries again; meanwhile the last assignment stands
+            log.exception("replica check failed")
+        await asyncio.sleep(REPLICA_CHECK)
+
+
 async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: asyncio.Event,
-                           leadership: Leadership, metrics: SelfMetrics) -> None:
+                           leadership: Leadership, metrics: SelfMetrics, deploys: DeployWatch,
+                           wake: asyncio.Event | None = None) -> None:
     am = config.alertmanager
     forwarder = AlertmanagerForwarder(str(am.url), am.resend_ahead,
                                       f"http://{config.server.host}:{config.server.port}/api/alerts") \
         if am is not None and am.forward else None
     was_leader = False
+    wake = wake or asyncio.Event()
     while True:
         now = time.time()
+        wake.clear()  # results recorded from here on are in this cycle or wake the next one
         try:
+            deploys.write(now)  # the deploy window's signals, before the rules read them
             leader = await asyncio.to_thread(leadership.check)
             metrics.leader.set(1 if leader else 0)
             if leader and not was_leader:
@@ -128,17 +183,28 @@ async def _evaluation_loop(config: Config, alerts: AlertService, wake_delivery: 
             log.exception("alert evaluation failed")
         event = alerts.in_event(now)
         every = config.alerting.event_evaluation_interval if event else config.alerting.evaluation_interval
-        await asyncio.sleep(max(0.0, every - (time.time() - now)))
+        await asyncio.sleep(max(0.0, EVAL_MIN_GAP - (time.time() - now)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), max(0.0, every - (time.time() - now)))
 
 
 async def serve(config: Config) -> int:
     store = open_store(config.store)
-    scheduler = build_scheduler(config, store)
-    alerts = AlertService(config, store, set(config.channels.root))
+    dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
+    replicas = Replicas(dsn, [t.name for t in config.all_targets()])
+    if dsn is not None:
+        await asyncio.to_thread(replicas.check)  # register first: the first runs go to their owner only
+    wake_evaluation = asyncio.Event()
+    scheduler = build_scheduler(config, store, lambda _name, _outcome, _recheck: wake_evaluation.set(), replicas)
+    deploys = DeployWatch(store, config.deploys.window)
+    alerts = AlertService(config, store, set(config.channels.root), in_deploy=deploys.in_window)
     channels = delivery_channels(config, alerts)
     slos = SloService.from_config(config, store)
     worker = DeliveryWorker(store, channels, config.routing, metrics=scheduler.metrics)
-    app = create_server(scheduler, alerts, slo_provider=slos.board_items)
+    routers = [deploys_router(deploys, config.server.api_token, config.deploys.keep)]
+    if config.sentry is not None:
+        routers.append(sentry_router(alerts, config.sentry.client_secret.get_secret_value()))
+    app = create_server(scheduler, alerts, slo_provider=slos.board_items, routers=routers)
     server = _Server(uvicorn.Config(app, host=config.server.host, port=config.server.port, log_config=None,
                                     access_log=False, lifespan="off"))
     stop = asyncio.Event()
@@ -152,12 +218,16 @@ async def serve(config: Config) -> int:
     gc.freeze()
     serving = asyncio.create_task(server.serve())
     deadman = asyncio.create_task(_deadman_loop(config, scheduler))
-    dsn = config.store.dsn.get_secret_value() if config.store.backend == "postgres" and config.store.dsn else None
     leadership = Leadership(dsn)
     wake_delivery = asyncio.Event()
-    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, wake_delivery, leadership, scheduler.metrics))
+    evaluating = asyncio.create_task(_evaluation_loop(config, alerts, wake_delivery, leadership, scheduler.metrics,
+                                                      deploys, wake_evaluation))
+    lag = asyncio.create_task(_loop_lag(scheduler.metrics))
+    sharing = asyncio.create_task(_replicas_loop(replicas, scheduler, store)) if dsn is not None else None
     delivering = asyncio.create_task(_delivery_loop(worker, leadership, wake_delivery))
     slo_task = asyncio.create_task(slo_loop(config, store, slos, channels, lambda: leadership.leader))
+    # raw -> rollups -> gone, a small batch at a time; by the leader only (replicas share one store)
+    retaining = asyncio.create_task(retention_loop(store, lambda: leadership.leader))
     log.info("converge-monitor running: %d targets, http://%s:%d", len(scheduler.targets), config.server.host,
              config.server.port)
     print(f"converge-monitor: {len(scheduler.targets)} targets; http://{config.server.host}:{config.server.port}"
@@ -173,7 +243,13 @@ async def serve(config: Config) -> int:
     evaluating.cancel()
     delivering.cancel()
     slo_task.cancel()
+    retaining.cancel()
     stopper.cancel()
+    lag.cancel()
+    if sharing is not None:
+        sharing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sharing
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
         await serving
     with contextlib.suppress(asyncio.CancelledError):
@@ -184,8 +260,11 @@ async def serve(config: Config) -> int:
         await delivering
     with contextlib.suppress(asyncio.CancelledError):
         await slo_task
+    with contextlib.suppress(asyncio.CancelledError):
+        await retaining
     await scheduler.shutdown()
     leadership.release()
+    replicas.release()
     store.close()
     print("converge-monitor: stopped", file=sys.stderr, flush=True)
     return code

@@ -3,6 +3,11 @@ never overlapping, coalesced, and a hard timeout so a hung target delays nothing
 
 A probe that raises or times out yields unknown observations for every series the target had
 (and its primary signal), never silence and never a healthy value.
+
+In event mode, the first failed check of a target a critical rule watches (`confirm`) is re-checked at once
+(RECHECK_DELAY later) instead of an interval later, so a page needs seconds, not a whole interval. Each
+result is handed to `on_result`, which the runner uses to evaluate alerts when a result arrives. With several
+replicas, `owns` says which targets this replica probes (monitor/replicas.py); the others' jobs skip.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -41,6 +47,8 @@ HARD_TIMEOUT_GRACE = 1.0  # probes enforce target.timeout themselves; this only 
 RETUNE_EVERY = 60.0
 MAX_CONCURRENT_PROBES = 64  # beyond this, connection pools and the event loop spend more than they check
 FIRST_RUN_SPREAD = 5.0  # first runs spread over up to this many seconds, so targets do not fire in bursts
+RECHECK_DELAY = 1.5  # a failed critical check is confirmed this long after it (event mode), not an interval later
+OnResult = Callable[[str, str, bool], None]  # target, outcome, whether it was a re-check
 
 
 def target_labels(target: AnyTarget) -> dict[str, str]:
@@ -55,7 +63,8 @@ def belongs_to(obs: Observation, target: AnyTarget) -> bool:
 class ProbeScheduler:
     def __init__(self, targets: Sequence[AnyTarget], store: Store, *, metrics: SelfMetrics | None = None,
                  in_event: Callable[[float], bool] = lambda _t: False, clock: Callable[[], float] = time.time,
-                 probes: Mapping[str, Probe] | None = None) -> None:
+                 probes: Mapping[str, Probe] | None = None, confirm: Collection[str] = (),
+                 on_result: OnResult | None = None, owns: Callable[[str], bool] = lambda _name: True) -> None:
         self.targets = {t.name: t for t in targets}
         self.store = store
         self.metrics = metrics or SelfMetrics()
@@ -75,6 +84,15 @@ class ProbeScheduler:
         self._event_mode: bool | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._slots: asyncio.Semaphore | None = None
+        self.confirm = set(confirm)
+        self.on_result = on_result
+        self.owns = owns
+        self.started = clock()
+        # Kept here, not read back from the metrics registry: /health must not walk every series.
+        self.last_run: dict[str, float] = {}
+        self._outcome: dict[str, str] = {}
+        self._due: dict[str, float] = {}  # job id -> the time APScheduler meant to run it
+        self._rechecks: set[asyncio.Handle] = set()
         self.metrics.targets.set(len(self.targets))
 
     def _probe(self, kind: str) -> Probe:
@@ -101,13 +119,50 @@ class ProbeScheduler:
             if task is not None:
                 self._running.discard(task)
 
-    async def _run_target(self, name: str) -> list[Observation]:
+    async def _scheduled_run(self, name: str) -> None:
+        """One run APScheduler started: skipped when another replica owns the target; its lateness recorded."""
+        due = self._due.pop(name, None)
+        if not self.owns(name):
+            return
+        if due is not None:
+            self.metrics.lateness.observe(max(0.0, time.time() - due))
+        await self.run_target(name)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        if event.scheduled_run_times:
+            self._due[event.job_id] = event.scheduled_run_times[-1].timestamp()
+
+    async def _run_target(self, name: str, recheck: bool = False) -> list[Observation]:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_CONCURRENT_PROBES)
         async with self._slots:
-            return await self._probe_once(name)
+            return await self._probe_once(name, recheck)
 
-    async def _probe_once(self, name: str) -> list[Observation]:
+    async def recheck(self, name: str) -> list[Observation]:
+        """The confirming run after a first failure: counted, and reported to `on_result` as a re-check."""
+        self.metrics.rechecks.labels(name).inc()
+        return await self._run_target(name, recheck=True)
+
+    def _after(self, name: str, outcome: str, recheck: bool) -> None:
+        previous = self._outcome.get(name)
+        self._outcome[name] = outcome
+        if (not recheck and outcome != "ok" and previous != outcome and name in self.confirm and self._event_mode
+                and self._scheduler is not None):
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle | None = None
+
+            def start() -> None:
+                self._rechecks.discard(handle)  # type: ignore[arg-type]
+                task = loop.create_task(self.recheck(name))
+                self._running.add(task)  # shutdown waits for it like for a scheduled run
+                task.add_done_callback(self._running.discard)
+
+            handle = loop.call_later(RECHECK_DELAY, start)
+            self._rechecks.add(handle)
+        if self.on_result is not None and (recheck or previous != outcome):
+            self.on_result(name, outcome, recheck)
+
+    async def _probe_once(self, name: str, recheck: bool = False) -> list[Observation]:
         target = self.targets[name]
         started, mono = self.clock(), time.monotonic()
         hard = target.timeout + HARD_TIMEOUT_GRACE
@@ -130,8 +185,10 @@ class ProbeScheduler:
         self.metrics.runs.labels(name, target.kind, outcome).inc()
         self.metrics.duration.labels(target.kind).observe(duration)
         now = self.clock()
+        self.last_run[name] = now
         self.metrics.last_run.labels(name, target.kind).set(now)
         self.metrics.last_cycle.set(now)
+        self._after(name, outcome, recheck)
         return observations
 
     def _unknowns(self, target: AnyTarget, error: str) -> list[Observation]:
@@ -168,9 +225,10 @@ class ProbeScheduler:
         for name, target in self.targets.items():
             # First run soon (at the start of the target's grid), then on the target's interval.
             trigger = self._trigger(target, event, spread_first_runs)
-            self._scheduler.add_job(self.run_target, trigger, args=(name,), id=name, name=f"{target.kind}:{name}",
-                                    next_run_time=trigger.start_date)
+            self._scheduler.add_job(self._scheduled_run, trigger, args=(name,), id=name,
+                                    name=f"{target.kind}:{name}", next_run_time=trigger.start_date)
         self._scheduler.add_job(self._retune, IntervalTrigger(seconds=RETUNE_EVERY), id="__retune__")
+        self._scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self._scheduler.start()
 
     def _set_event_mode(self, event: bool) -> None:
@@ -195,8 +253,24 @@ class ProbeScheduler:
         event = bool(self._event_mode)
         return {name: t.effective_interval(event) for name, t in self.targets.items()}
 
+    def stale(self, now: float) -> list[str]:
+        """The targets this replica owns that have not been probed within three of their intervals (plus a
+        grace, counted from the start or from when it took them over): from the scheduler's own bookkeeping,
+        without reading a series."""
+        event = bool(self._event_mode)
+        return [name for name, t in self.targets.items() if self.owns(name)
+                and now - self.last_run.get(name, self.started) > 3 * t.effective_interval(event) + 10]
+
+    def taken_over(self, names: Collection[str], now: float) -> None:
+        """Targets another replica probed until now: their staleness counts from now."""
+        for name in names:
+            self.last_run[name] = max(self.last_run.get(name, 0.0), now)
+
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Stop scheduling; let running probes finish for up to `timeout`, then cancel them; flush the store."""
+        for handle in self._rechecks:
+            handle.cancel()
+        self._rechecks.clear()
         if self._scheduler is not None:
             # Pause first: APScheduler's shutdown cancels the running jobs at once, losing what they found.
             self._scheduler.pause()

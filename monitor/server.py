@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,8 +20,10 @@ from monitor.alerts_api import alerts_router
 from monitor.board import board_router
 from monitor.core.signals import CATALOG
 from monitor.exporter import SignalCollector
+from monitor.rendercache import RenderCache
 from monitor.scheduler import ProbeScheduler
 
+METRICS_REUSE = 5.0  # seconds a slow /metrics exposition is served again
 MAX_BODY = 1 << 20  # 1 MiB: an Alertmanager webhook of hundreds of alerts fits; nothing we store needs more
 
 
@@ -75,28 +77,34 @@ class BodyLimit:
 
 
 def create_server(scheduler: ProbeScheduler, alerts: AlertService | None = None,
-                  slo_provider: Callable[[], list[dict[str, Any]]] | None = None) -> FastAPI:
+                  slo_provider: Callable[[], list[dict[str, Any]]] | None = None,
+                  routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """`routers`: more API parts the runner wires (the Sentry webhook, deploys)."""
     app = FastAPI(title="converge-monitor", docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit)
     if alerts is not None:
         app.include_router(alerts_router(alerts))
         app.include_router(board_router(scheduler, alerts, slo_provider))
+    for router in routers:
+        app.include_router(router)
     registry = scheduler.metrics.registry
     registry.register(SignalCollector(scheduler.store.latest))
     started = time.time()
+    # Off the event loop (a 5,000-target exposition takes most of a second); a slow one is reused for a few
+    # seconds, well under any scrape interval.
+    exposition: RenderCache[bytes] = RenderCache(ttl=METRICS_REUSE)
 
     @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics() -> Response:
+        return Response(await exposition.get("metrics", lambda: generate_latest(registry)),
+                        media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health")
-    def health() -> JSONResponse:
-        # Healthy while every target has been probed within three of its intervals (after a start-up grace).
+    async def health() -> JSONResponse:
+        # Healthy while every target has been probed within three of its intervals (after a start-up grace):
+        # the scheduler's own bookkeeping, no series read, so it answers in constant time on the loop.
         now = time.time()
-        last = {s.labels["target"]: s.value for m in registry.collect()
-                if m.name == "converge_monitor_probe_last_run_timestamp_seconds" for s in m.samples}
-        stale = [name for name, every in scheduler.intervals().items()
-                 if now - last.get(name, started) > 3 * every + 10]
+        stale = scheduler.stale(now)
         body = {"status": "ok" if not stale else "degraded", "targets": len(scheduler.targets), "stale": stale,
                 "event_mode": scheduler.event_mode, "uptime_seconds": round(now - started)}
         return JSONResponse(body, status_code=200 if not stale else 503)

@@ -155,12 +155,22 @@ async def _undo(client: httpx.AsyncClient, base: str, run: _Run) -> list[str]:
     """DELETE what the journey made, newest first; the names of what could not be undone."""
     failed = []
     for what, path, token in reversed(run.undo):
-        try:
-            r = await client.delete(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=_UNDO_TIMEOUT)
-            if r.status_code not in (200, 404):
-                failed.append(f"{what}: status {r.status_code}")
-        except httpx.HTTPError as exc:
-            failed.append(f"{what}: {classify(exc)[0]}")
+        for attempt in (1, 2):  # one retry: a connection dropped mid-undo must not leave synthetic rows behind
+            try:
+                r = await client.delete(base + path, headers={"Authorization": f"Bearer {token}"},
+                                        timeout=_UNDO_TIMEOUT)
+            except httpx.TransportError as exc:
+                if attempt == 2:
+                    failed.append(f"{what}: {classify(exc)[0]}")
+                else:
+                    await asyncio.sleep(0.5)
+                continue
+            except httpx.HTTPError as exc:
+                failed.append(f"{what}: {classify(exc)[0]}")
+            else:
+                if r.status_code not in (200, 404):
+                    failed.append(f"{what}: status {r.status_code}")
+            break
     return failed
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,19 +131,68 @@ class CountSeries:
         counter's first sample is the baseline (what it counted before is unknown, not zero); an event
         series' first sample is itself an event of the window.
         """
-        ts = self.timestamps
-        last = bisect.bisect_right(ts, end) - 1
-        base = bisect.bisect_right(ts, start) - 1
-        if last < 0 or last <= base:
+        return counts_between(self.timestamps, self.good, self.total, self.events, start, end)
+
+
+def counts_between(ts: Sequence[float], good: Sequence[float], total: Sequence[float], events: bool,
+                   start: float, end: float) -> Counts | None:
+    """CountSeries.counts over plain sequences (also slo/backtest.py's growing ones)."""
+    last = bisect.bisect_right(ts, end) - 1
+    base = bisect.bisect_right(ts, start) - 1
+    if last < 0 or last <= base:
+        return None
+    if base < 0:
+        if events:
+            return Counts(good[last], total[last])
+        base = 0
+    return Counts(good[last] - good[base], total[last] - total[base])
+
+
+
+class Countable(Protocol):
+    def counts(self, start: float, end: float) -> Counts | None: ...
+
+
+BUCKET = 60.0  # the narrowest count bucket (monitor/store/rollup.py)
+
+
+@dataclass(frozen=True)
+class BucketSeries:
+    """Good and total events per time bucket (end, width, good, total), sorted by end: a bucket holds the
+    events of (end - width, end]. `counts(start, end)` sums the buckets that end after `start` and before
+    `end + BUCKET` in O(log n): exactly the events of the window when it is aligned with the buckets, at
+    most one bucket more or less at an unaligned edge. `fixed` answers given windows outright (a past
+    event's, summed once)."""
+
+    buckets: Sequence[tuple[float, float, float, float]]
+    fixed: Mapping[tuple[float, float], Counts | None] = field(default_factory=dict)
+    _ends: list[float] = field(init=False, repr=False)
+    _good: list[float] = field(init=False, repr=False)
+    _total: list[float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        good, total = [0.0], [0.0]
+        for _, _, g, t in self.buckets:
+            good.append(good[-1] + g)
+            total.append(total[-1] + t)
+        object.__setattr__(self, "_ends", [b[0] for b in self.buckets])
+        object.__setattr__(self, "_good", good)
+        object.__setattr__(self, "_total", total)
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+    def counts(self, start: float, end: float) -> Counts | None:
+        if (start, end) in self.fixed:
+            return self.fixed[(start, end)]
+        first = bisect.bisect_right(self._ends, start)
+        last = bisect.bisect_left(self._ends, end + BUCKET)
+        if last <= first:
             return None
-        if base < 0:
-            if self.events:
-                return Counts(self.good[last], self.total[last])
-            base = 0
-        return Counts(self.good[last] - self.good[base], self.total[last] - self.total[base])
+        return Counts(self._good[last] - self._good[first], self._total[last] - self._total[first])
 
 
-def window_counts(series: Iterable[CountSeries], start: float, end: float) -> Counts | None:
+def window_counts(series: Iterable[Countable], start: float, end: float) -> Counts | None:
     """Events of (start, end] summed over several series (SLI sources); None when none has data there."""
     return sum_counts(s.counts(start, end) for s in series)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from slo.budget import CountSeries, burn_rate, window_counts
+from slo.budget import Countable, burn_rate, window_counts
 from slo.windows import AlertWindows, trailing
 
 
-def trailing_burn_rate(series: Sequence[CountSeries], objective: float, now: float, window: float) -> float | None:
+def trailing_burn_rate(series: Sequence[Countable], objective: float, now: float, window: float) -> float | None:
     """The burn rate over (now - window, now]; None without data in it."""
     w = trailing(now, window)
     return burn_rate(objective, window_counts(series, w.start, w.end))
@@ -41,12 +41,12 @@ class BurnCheck:
         return value is not None and value > self.policy.factor
 
 
-def check(series: Sequence[CountSeries], objective: float, now: float, policy: AlertWindows) -> BurnCheck:
+def check(series: Sequence[Countable], objective: float, now: float, policy: AlertWindows) -> BurnCheck:
     return BurnCheck(policy, trailing_burn_rate(series, objective, now, policy.long),
                      trailing_burn_rate(series, objective, now, policy.short))
 
 
-def check_all(series: Sequence[CountSeries], objective: float, now: float,
+def check_all(series: Sequence[Countable], objective: float, now: float,
               policies: Iterable[AlertWindows]) -> list[BurnCheck]:
     return [check(series, objective, now, p) for p in policies]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.core import signals
 from monitor.core.observation import Observation, unknown
-from slo.budget import Budget, Counts, CountSeries, error_budget, window_counts
+from slo.budget import Budget, Countable, Counts, error_budget, window_counts
 from slo.burn import BurnCheck, check, trailing_burn_rate
 from slo.periods import PeriodDef
 from slo.spec import EVENT, Period, SloSpec
@@ -64,12 +64,10 @@ class SloStatus:
 
     def observations(self) -> list[Observation]:
         out: list[Observation] = []
-        why = self.error or "no SLI data in the window"
+        why = self.error or NO_DATA
 
         def emit(signal: str, value: float | None, **labels: str) -> None:
-            labels = {"slo": self.name, **labels}
-            out.append(Observation(signal, value, self.now, labels) if value is not None
-                       else unknown(signal, self.now, why, labels))
+            out.append(_observation(self.name, signal, value, self.now, why, labels))
 
         for window, burn in sorted(self.burn_rates.items()):
             emit(signals.BURN_RATE, burn, window=prom_duration(window))
@@ -98,14 +96,43 @@ class SloStatus:
         }
 
 
-def _period_budget(spec: SloSpec, series: Sequence[CountSeries], p: PeriodDef, now: float) -> Budget:
+NO_DATA = "no SLI data in the window"
+
+
+def _observation(slo: str, signal: str, value: float | None, now: float, why: str,
+                 labels: Mapping[str, str]) -> Observation:
+    labels = {"slo": slo, **labels}
+    return Observation(signal, value, now, labels) if value is not None else unknown(signal, now, why, labels)
+
+
+def burn_alert_observations(spec: SloSpec, series: Sequence[Countable], now: float,
+                            periods: Mapping[Period, PeriodDef], error: str | None = None) -> list[Observation]:
+    """Only what the burn-rate alert rules read (slo_multiwindow_burn_rate), exactly as SloStatus.observations()
+    writes it, without the periods' budgets (which need the whole period's history): for the backtest."""
+    if not spec.alerting:
+        return []
+    if error is not None:
+        series = ()
+    out = []
+    for kind, p in periods.items():
+        if kind not in spec.periods:
+            continue
+        alerting = p.alerting(now)
+        for policy in p.policies:
+            c = check(series, spec.objective, now, policy)
+            out.append(_observation(spec.name, signals.MULTIWINDOW_BURN_RATE, c.value if alerting else 0.0, now,
+                                    error or NO_DATA, {"period": p.label, "windows": policy.label}))
+    return out
+
+
+def _period_budget(spec: SloSpec, series: Sequence[Countable], p: PeriodDef, now: float) -> Budget:
     elapsed = p.elapsed(now)
     covered = p.covered(now)
     counts: Counts | None = Counts(0.0, 0.0) if elapsed == 0 else window_counts(series, covered.start, covered.end)
     return error_budget(spec.objective, counts, p.length, elapsed)
 
 
-def evaluate_slo(spec: SloSpec, series: Sequence[CountSeries], now: float,
+def evaluate_slo(spec: SloSpec, series: Sequence[Countable], now: float,
                  periods: Mapping[Period, PeriodDef], error: str | None = None) -> SloStatus:
     """Budgets of the SLO's periods, its burn rates over every alert window, and the alert checks at `now`."""
     chosen = {k: p for k, p in periods.items() if k in spec.periods}

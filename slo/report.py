@@ -27,7 +27,7 @@ from slo.budget import Counts, window_counts
 from slo.evaluate import SloStatus
 from slo.incidents import Incident
 from slo.service import SloService
-from slo.sources import History, SliError, counter_increase, counter_series, load_series, resolve_target
+from slo.sources import History, SliError, counter_increase, counter_series, resolve_target
 from slo.spec import ProbesSli, ReportConfig, SloSpec
 from slo.windows import Window, local_day
 
@@ -178,11 +178,9 @@ def gather_report(service: SloService, store: History, day: date, zone: tzinfo, 
     day_counts: dict[str, Counts | None] = {}
     for spec in service.specs:
         try:
-            series = load_series(store, spec, service.api_targets, window.start - 86400, end)
+            day_counts[spec.name] = service.window_counts(spec, window.start, end)  # the SLO's count buckets
         except SliError:
             day_counts[spec.name] = None
-            continue
-        day_counts[spec.name] = window_counts(series, window.start, end)
     requests = p95 = None
     try:
         target = resolve_target(None, service.api_targets, "the report's request figures")

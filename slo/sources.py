@@ -5,6 +5,9 @@
     probes    one event per stored sample of each matching pass/fail series: good when the value is 1;
               an unknown sample is a failed event (or left out, with `unknown: ignore`)
 
+The store also counts them as samples arrive (`count_rules`: the same definitions as store count rules),
+into per-minute buckets the SLO service reads instead of the raw history.
+
 Unknown samples of the request counters (a failed scrape) are skipped: the next good scrape carries the
 requests of the gap, so nothing is lost and nothing is made up.
 """
@@ -18,6 +21,7 @@ from monitor.core.api_contract import INF, le_label
 from monitor.core.observation import Observation
 from monitor.core.signals import SIGNAL_5XX, SIGNAL_LE, SIGNAL_REQUESTS
 from monitor.store.base import Sample
+from monitor.store.rollup import CountRule
 from slo.budget import CountSeries, window_counts
 from slo.spec import LatencySli, ProbesSli, RequestsSli, SloSpec
 
@@ -108,3 +112,25 @@ def probe_series(store: History, sli: ProbesSli) -> list[tuple[str, tuple[tuple[
             if obs.signal == source.signal and source.matches(obs.labels):
                 keys.add(obs.series_key())
     return sorted(keys)
+
+
+def counts_key(spec: SloSpec) -> str:
+    return f"slo:{spec.name}"
+
+
+def count_rules(spec: SloSpec, api_targets: Sequence[str]) -> list[CountRule]:
+    """What the store counts into the SLO's buckets as samples arrive: the same events `load_series` reads
+    back from the raw history. Raises SliError when the SLI has nowhere to come from."""
+    sli, key = spec.sli, counts_key(spec)
+    if isinstance(sli, RequestsSli):
+        target = resolve_target(sli.target, api_targets, f"SLO {spec.name}")
+        return [CountRule(key, SIGNAL_REQUESTS, {"target": target}, "counter", good=1.0, total=1.0),
+                CountRule(key, SIGNAL_5XX, {"target": target}, "counter", good=-1.0, total=0.0)]
+    if isinstance(sli, LatencySli):
+        target = resolve_target(sli.target, api_targets, f"SLO {spec.name}")
+        return [CountRule(key, SIGNAL_LE, {"target": target, "le": le_label(sli.threshold)}, "counter",
+                          good=1.0, total=0.0),
+                CountRule(key, SIGNAL_LE, {"target": target, "le": INF}, "counter", good=0.0, total=1.0)]
+    assert isinstance(sli, ProbesSli)
+    return [CountRule(key, source.signal, dict(source.labels), "events", unknown_is_bad=sli.unknown == "bad")
+            for source in sli.sources]

@@ -25,6 +25,7 @@ window must hold several probe scrapes (15 s in event mode) or a single late scr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -143,6 +144,7 @@ def scale_policies(policies: Sequence[AlertWindows], period: float, *, base_peri
 
 
 
+@functools.lru_cache(maxsize=1024)  # the same few windows label every burn-rate observation (bench/backtest)
 def prom_duration(seconds: float) -> str:
     """A window as Prometheus writes it: 3600 -> "1h", 25920 -> "7h12m", 129600 -> "1d12h"; whole seconds only."""
     return timeutil.prom_duration(seconds, whole_seconds=True)

@@ -12,6 +12,8 @@ A rule compares one signal (from monitor/core/signals.py) of every matching seri
                                      series (joined on the guard signal's labels, e.g. target); the condition
                                      holds only while the guard holds with a known value, so a firing alert
                                      whose guard stops holding resolves (after keep_firing_for)
+    deploy                           the same four numbers in the window after a deploy (post-deployment
+                                     checklist); on top of the event values when both apply
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class Rule(BaseModel):
     runbook: str = ""
     event: EventOverride | None = None
     only_if: Guard | None = None
+    deploy: EventOverride | None = None
     enabled: bool = True
 
     @field_validator("signal")
@@ -156,9 +159,10 @@ class Rule(BaseModel):
                                      f"use {', '.join('{' + a + '}' for a in allowed)}")
         if self.comparison == "unknown":
             for field_name in ("threshold", "clear_threshold"):
-                in_event = self.event is not None and getattr(self.event, field_name) is not None
-                if getattr(self, field_name) is not None or in_event:
-                    where = "event." if in_event else ""
+                in_mode = next((mode for mode in ("event", "deploy") if getattr(self, mode) is not None
+                                and getattr(getattr(self, mode), field_name) is not None), None)
+                if getattr(self, field_name) is not None or in_mode:
+                    where = f"{in_mode}." if in_mode else ""
                     raise ValueError(f"{where}{field_name}: not used with comparison 'unknown' (the condition is "
                                      "'the value is unknown'); remove it")
             return self
@@ -167,6 +171,9 @@ class Rule(BaseModel):
         self._check_clear(self.params(False), "")
         if self.event is not None:
             self._check_clear(self.params(True), "event.")
+        if self.deploy is not None:
+            self._check_clear(self.params(False, True), "deploy.")
+            self._check_clear(self.params(True, True), "deploy.")
         return self
 
     def _check_guard(self, guard: Guard, declared: tuple[str, ...]) -> None:
@@ -195,26 +202,27 @@ class Rule(BaseModel):
             raise ValueError(f"{where}clear_threshold: {c:g} must be >= the threshold {t:g} for comparison {cmp!r} "
                              "(a firing alert resolves once the value is back at or above it)")
 
-    def params(self, in_event: bool) -> Params:
-        """The effective numbers: the rule's own, or inside the event window its event override on top."""
+    def params(self, in_event: bool, in_deploy: bool = False) -> Params:
+        """The effective numbers: the rule's own, with its event override on top inside the event window and
+        its deploy override on top of that inside a deploy window."""
         clear = self.clear_threshold if self.clear_threshold is not None else self.threshold
-        normal = Params(self.threshold, self.for_, clear, self.keep_firing_for)
-        ev = self.event
-        if not in_event or ev is None:
-            return normal
-        threshold, event_clear = self.threshold, clear
-        if ev.threshold is not None:
-            threshold = ev.threshold
-            assert self.threshold is not None
-            event_clear = derive_clear(self.threshold, clear, threshold, self.comparison)
-        if ev.clear_threshold is not None:
-            event_clear = ev.clear_threshold
-        return Params(
-            threshold,
-            self.for_ if ev.for_ is None else ev.for_,
-            event_clear,
-            self.keep_firing_for if ev.keep_firing_for is None else ev.keep_firing_for,
-        )
+        p = Params(self.threshold, self.for_, clear, self.keep_firing_for)
+        if in_event and self.event is not None:
+            p = self._apply(p, self.event)
+        if in_deploy and self.deploy is not None:
+            p = self._apply(p, self.deploy)
+        return p
+
+    def _apply(self, p: Params, ov: EventOverride) -> Params:
+        threshold, clear = p.threshold, p.clear_threshold
+        if ov.threshold is not None:
+            assert p.threshold is not None
+            threshold = ov.threshold
+            clear = derive_clear(p.threshold, p.clear_threshold, threshold, self.comparison)
+        if ov.clear_threshold is not None:
+            clear = ov.clear_threshold
+        return Params(threshold, p.for_ if ov.for_ is None else ov.for_, clear,
+                      p.keep_firing_for if ov.keep_firing_for is None else ov.keep_firing_for)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.labels.items())

@@ -10,7 +10,8 @@
       custom:                        # new rules, every field as in the catalog
         - {name: SyntheticLoginFailing, tier: high, signal: synthetic_success, comparison: "==", threshold: 0, for: 2m}
 
-Overriding `labels` replaces the matcher; overriding `event` merges field by field (`event: null` removes it).
+Overriding `labels` replaces the matcher; overriding `event` or `deploy` merges field by field (`event: null`
+removes it).
 Changing `threshold` without `clear_threshold` keeps the rule's hysteresis band in proportion
 (ErrorRateHigh 5% / clear 4% -> threshold 3% clears at 2.4%); the same holds for an event `threshold`.
 """
@@ -51,6 +52,7 @@ class RuleOverride(BaseModel):
     runbook: str | None = None
     event: EventOverride | None = None
     only_if: Guard | None = None
+    deploy: EventOverride | None = None
     enabled: bool | None = None
 
 
@@ -62,7 +64,7 @@ class RulesConfig(BaseModel):
     custom: list[Rule] = Field(default_factory=list)
 
 
-_FIELD_PREFIX = re.compile(r"^((?:event\.)?[a-z_]+): (.*)$", re.DOTALL)
+_FIELD_PREFIX = re.compile(r"^((?:event\.|deploy\.)?[a-z_]+): (.*)$", re.DOTALL)
 
 
 class RulesError(ValueError):
@@ -181,7 +183,7 @@ def apply_override(rule: Rule, override: RuleOverride) -> Rule:
     """`rule` with the fields the override sets; raises ValidationError if the result is not a valid rule."""
     data = rule.model_dump(by_alias=True)
     given = override.model_dump(by_alias=True, exclude_unset=True)
-    event = given.pop("event", ...)
+    modes = {mode: given.pop(mode, ...) for mode in ("event", "deploy")}
     data.update(given)
     if "clear_threshold" not in given and ("threshold" in given or "comparison" in given):
         if "comparison" in given and given["comparison"] != rule.comparison:
@@ -189,10 +191,11 @@ def apply_override(rule: Rule, override: RuleOverride) -> Rule:
         elif rule.threshold is not None and data["threshold"] is not None:
             data["clear_threshold"] = derive_clear(rule.threshold, rule.clear_threshold, data["threshold"],
                                                    rule.comparison)
-    if event is None:
-        data["event"] = None
-    elif event is not ...:
-        data["event"] = {**(data["event"] or {}), **_set_fields(override.event)}
+    for mode, value in modes.items():  # merged field by field; null removes the block
+        if value is None:
+            data[mode] = None
+        elif value is not ...:
+            data[mode] = {**(data[mode] or {}), **_set_fields(getattr(override, mode))}
     return Rule.model_validate(data)
 
 

@@ -14,22 +14,36 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from monitor.cli import alerts as cli_alerts
+from monitor.cli import backtest as cli_backtest
 from monitor.cli import dashboards as dashboards_cli
+from monitor.cli import deploy as deploy_cli
 from monitor.cli import drill as drills_cli
 from monitor.cli import export as cli_export
 from monitor.cli import notify
 from monitor.cli import slo as slo_cli
-from monitor.config import ENV_CONFIG, ConfigError, load_config
+from monitor.config import ENV_CONFIG, ConfigError, find_config_file, load_config
 from monitor.config.summary import summarize
 from monitor.core.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", metavar="FILE", help="the config file (default: as for --config)")
+    parser.add_argument("--backtest", metavar="DURATION",
+                        help="also replay the running monitor's last DURATION (e.g. 7d) of history with this config "
+                             "and print what it would have fired and what differs from the running config")
 
 
 def check_config(args: argparse.Namespace) -> int:
-    print(summarize(load_config(config_file(args))))
+    config = load_config(config_file(args))
+    print(summarize(config))
+    if getattr(args, "backtest", None):
+        from monitor.history import HistoryError
+
+        try:
+            print(cli_backtest.backtest_running(config, str(find_config_file(config_file(args))), args.backtest))
+        except HistoryError as exc:
+            print(f"converge-monitor: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK
 
 
@@ -72,8 +86,10 @@ COMMANDS: tuple[Command, ...] = (
     *notify.COMMANDS,
     *dashboards_cli.COMMANDS,
     *cli_export.COMMANDS,
+    *cli_backtest.COMMANDS,
     *slo_cli.COMMANDS,
     *drills_cli.COMMANDS,
+    *deploy_cli.COMMANDS,
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from alerts.rules.model import EventOverride
 from monitor.config import Config, load_config
 from monitor.core.targets import parse_duration
 
@@ -144,18 +145,21 @@ def _matcher(m: Any) -> str:
 
 
 # -- rules --------------------------------------------------------------------------------------------
+def _override(ov: EventOverride | None) -> str:
+    if ov is None:
+        return "-"
+    return " ".join(f"{k}={v:g}" for k, v in (("threshold", ov.threshold), ("for", ov.for_),
+                                              ("clear", ov.clear_threshold)) if v is not None) or "-"
+
+
 def rules(args: argparse.Namespace) -> int:
     config = _config(args)
-    rows = [("RULE", "TIER", "SIGNAL", "CONDITION", "FOR", "CLEAR", "EVENT MODE", "ON")]
+    rows = [("RULE", "TIER", "SIGNAL", "CONDITION", "FOR", "CLEAR", "EVENT MODE", "AFTER A DEPLOY", "ON")]
     for r in config.effective_rules():
         cond = "unknown" if r.comparison == "unknown" else f"{r.comparison} {r.threshold:g}"
         sel = ",".join(f"{k}={v}" for k, v in r.labels.items())
-        event = r.event
-        ev = "-" if event is None else " ".join(
-            f"{k}={v:g}" for k, v in (("threshold", event.threshold), ("for", event.for_),
-                                      ("clear", event.clear_threshold)) if v is not None)
         rows.append((r.name, str(r.tier), r.signal + (f"{{{sel}}}" if sel else ""), cond, f"{r.for_:g}s",
-                     "-" if r.clear_threshold is None else f"{r.clear_threshold:g}", ev or "-",
-                     "yes" if r.enabled else "no"))
+                     "-" if r.clear_threshold is None else f"{r.clear_threshold:g}", _override(r.event),
+                     _override(r.deploy), "yes" if r.enabled else "no"))
     print(_table(rows))
     return 0

@@ -35,7 +35,9 @@ from monitor.config.sections import (
     AlertmanagerConfig,
     ApiTargets,
     DeadmanConfig,
+    DeploysConfig,
     Loose,
+    SentryConfig,
     ServerConfig,
     StoreConfig,
     loose_field,
@@ -81,6 +83,8 @@ class Config(Section):
     maintenance: MaintenanceWindows = Field(default_factory=list)
     ack: AckConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
+    sentry: SentryConfig | None = None
+    deploys: DeploysConfig = Field(default_factory=DeploysConfig)
     channels: ChannelsConfig = Field(default_factory=lambda: ChannelsConfig({}), repr=False)
     slos: SlosConfig = Field(default_factory=SlosConfig)
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AnyHttpUrl,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     field_validator,
@@ -48,6 +49,22 @@ class StoreConfig(Section):
     path: str = Field(DEFAULT_STORE_PATH, min_length=1)  # sqlite
     dsn: SecretStr | None = None  # postgres; never the monitored database
     retention: Duration = 30 * 86400.0  # a 30-day SLO window needs 30 days of history
+    # How history ages (monitor/store/retention.py): raw samples, then per-minute rollups, then coarse ones
+    # until `retention`; the SLOs' count buckets and the delivered notifications have their own.
+    raw_retention: Duration = 6 * 3600.0
+    minute_rollups: Duration = 2 * 86400.0
+    coarse_rollup: Duration = 3600.0
+    counts_retention: Duration = 400 * 86400.0
+    outbox_retention: Duration = 30 * 86400.0
+
+    @model_validator(mode="after")
+    def _ages(self) -> StoreConfig:
+        if not self.raw_retention <= self.minute_rollups <= self.retention:
+            raise ValueError("raw_retention <= minute_rollups <= retention, please: history is kept raw, then "
+                             "per minute, then coarser")
+        if self.coarse_rollup < 60 or self.coarse_rollup % 60:
+            raise ValueError("coarse_rollup must be a whole number of minutes")
+        return self
 
     @model_validator(mode="after")
     def _backend_fields(self) -> StoreConfig:
@@ -94,6 +111,29 @@ class AlertingConfig(Section):
     # Every notification is also printed and appended here (the embedded default channel).
     notifications_file: str = Field("./var/notifications.jsonl", min_length=1)
     templates_dir: str | None = None  # a folder whose *.j2 files override alerts/templates/ file by file
+
+
+class SentryConfig(Section):
+    """Sentry's integration-platform webhooks to POST /api/sentry, signed with the integration's client secret."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo the secret
+    client_secret: SecretStr
+
+    @field_validator("client_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("client_secret must be the integration's client secret (at least 16 characters; "
+                             "value hidden), e.g. client_secret: ${SENTRY_CLIENT_SECRET}")
+        return value
+
+
+class DeploysConfig(Section):
+    """Deploy watch: after a deploy (`converge-monitor deploy mark`, POST /api/deploys) the rules' `deploy`
+    values apply for `window` (the post-deployment checklist's first 24 hours)."""
+
+    window: Duration = 24 * 3600.0
+    keep: int = Field(50, ge=1, le=1000)  # deploys remembered (board, annotations)
 
 
 class DeadmanConfig(Section):

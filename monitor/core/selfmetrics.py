@@ -29,3 +29,15 @@ class SelfMetrics:
         self.leader = Gauge("converge_monitor_leader", "1 when this replica evaluates alerts and delivers",
                             registry=self.registry)
         self.targets = Gauge("converge_monitor_targets", "Targets scheduled", registry=self.registry)
+        self.lateness = Histogram("converge_monitor_probe_lateness_seconds",
+                                  "How long after its planned time a scheduled probe run started",
+                                  buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=self.registry)
+        self.rechecks = Counter("converge_monitor_probe_rechecks_total",
+                                "Immediate re-checks confirming a first failed check of a critical target (event mode)",
+                                ("target",), registry=self.registry)
+        self.loop_lag = Histogram("converge_monitor_event_loop_lag_seconds",
+                                  "How late the event loop woke a task that asked to sleep (sampled every 0.25 s)",
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=self.registry)
+        self.owned = Gauge("converge_monitor_targets_owned", "Targets this replica probes (the rest: other replicas)",
+                           registry=self.registry)
+        self.replicas = Gauge("converge_monitor_replicas", "Live replicas sharing the targets", registry=self.registry)

@@ -33,6 +33,8 @@ BUDGET_REMAINING = "slo_error_budget_remaining"
 BUDGET_REMAINING_SECONDS = "slo_error_budget_remaining_seconds"
 BURN_RATE = "slo_burn_rate"
 MULTIWINDOW_BURN_RATE = "slo_multiwindow_burn_rate"
+DEPLOY_WINDOW, DEPLOY_LAST, DEPLOY_INFO = "deploy_window", "deploy_last_timestamp_seconds", "deploy_info"
+SENTRY_OPEN = "sentry_open_alerts"
 SLO_SIGNAL_NAMES = (SIGNAL_REQUESTS, SIGNAL_5XX, SIGNAL_LE, SLI, BUDGET_REMAINING, BUDGET_REMAINING_SECONDS,
                     BURN_RATE, MULTIWINDOW_BURN_RATE)
 
@@ -130,6 +132,12 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("dependency_vulnerabilities", "count", _T, "Known vulnerabilities in the dependencies"),
     # the monitor's own delivery: target = channel name
     Signal("notification_channel_up", "bool", _T, "0 when a notification channel gave up on a message"),
+    # deploy watch (monitor/deploys.py): the window after a deploy in which the rules' deploy values apply
+    Signal(DEPLOY_WINDOW, "bool", (), "1 while the window after the last deploy is open (deploy rule values apply)"),
+    Signal(DEPLOY_LAST, "seconds", (), "Unix time of the last recorded deploy (0: none yet)"),
+    Signal(DEPLOY_INFO, "bool", ("version",), "1 for the version of the last recorded deploy, 0 for earlier ones"),
+    # Sentry webhooks (POST /api/sentry): issues whose alert is open, by kind (new, regressed, metric)
+    Signal(SENTRY_OPEN, "count", ("kind",), "Sentry issues and metric alerts whose alert is firing, by kind"),
     # api_metrics: exact request counts for the SLOs (probes/request_counts.py), cumulative since the monitor started
     Signal(SIGNAL_REQUESTS, "count", _T,
            "Requests counted by the monitor since it started, all instances (/metrics excluded)"),

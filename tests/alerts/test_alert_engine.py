@@ -113,11 +113,11 @@ def test_event_mode_uses_the_override() -> None:
 
 
 def test_entering_the_event_window_mid_pending_uses_the_shorter_for() -> None:
-    rule = RULES["ApiDown"]  # 30 s normally, 5 s in the event
+    rule = RULES["ApiDown"]  # 30 s normally, 1 s in the event (a failed check and its re-check)
     d = Driver([rule], "http_up", {"target": "api-health"})
     d.at(T0, 0.0, in_event=False)
-    assert d.at(T0 + 4, 0.0, in_event=True) == []
-    assert [t.new_state for t in d.at(T0 + 5, 0.0, in_event=True)] == [State.FIRING]
+    assert d.at(T0 + 0.5, 0.0, in_event=False) == []
+    assert [t.new_state for t in d.at(T0 + 1, 0.0, in_event=True)] == [State.FIRING]
 
 
 def test_api_down_detected_within_15_s_in_event_mode_with_5_s_probes() -> None:

@@ -15,7 +15,7 @@ RULES = {r.name: r for r in DEFAULT_RULES}
 # The spec, written out by hand: name, tier, signal, comparison, threshold, for (s), event threshold, event for.
 SPEC = [
     # 8.6 critical
-    ("ApiDown", "critical", "http_up", "==", 0, 30, 0, 5),
+    ("ApiDown", "critical", "http_up", "==", 0, 30, 0, 1),  # event: 1 s, a failed check and its re-check
     ("DbPoolExhausted", "critical", "api_db_pool_utilization", ">=", 1.0, 60, 1.0, 20),
     ("DbPoolRequestsWaiting", "critical", "api_db_pool_waiting", ">", 0, 60, 0, 20),
     ("ErrorRateCritical", "critical", "api_error_ratio", ">", 0.10, 120, 0.10, 30),
@@ -57,6 +57,14 @@ SPEC = [
     ("DependencyVulnerability", "low", "dependency_vulnerabilities", ">", 0, 0, 0, 0),
     # 9.3 scaling triggers and the request/websocket advisories
     ("ScaleUpCpu", "advisory", "api_cpu_ratio", ">", 0.70, 300, 0.70, 120),
+    # spec 1 "< 2 s page load", 10 (restore verified: RTO, RPO), the deployment checklist's critical features
+    ("CriticalJourneyFailing", "critical", "journey_success", "==", 0, 240, 0, 60),
+    ("PageLoadFailed", "high", "browser_page_ok", "==", 0, 240, 0, 60),
+    ("PageLoadVerySlow", "high", "browser_load_seconds", ">", 4, 360, 4, 120),
+    ("BackupRestoreFailed", "high", "backup_restore_success", "==", 0, 0, 0, 0),
+    ("PageLoadSlow", "medium", "browser_load_seconds", ">", 2, 600, 2, 180),
+    ("BackupRestoreSlowerThanRto", "medium", "backup_restore_seconds", ">", 3600, 0, 900, 0),
+    ("BackupRestoreOlderThanRpo", "medium", "backup_restore_age_seconds", ">", 93600, 0, 3600, 0),
     ("ScaleDownCpu", "advisory", "api_cpu_ratio", "<", 0.30, 900, 0.30, 900),
     ("ScaleUpMemory", "advisory", "api_memory_ratio", ">", 0.80, 300, 0.80, 120),
     ("ScaleDownMemory", "advisory", "api_memory_ratio", "<", 0.50, 900, 0.50, 900),

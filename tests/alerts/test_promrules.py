@@ -25,7 +25,7 @@ from alerts.promrules import (
     prom_number,
     recording_groups,
     rule_files,
-    split_by_mode,
+    rule_modes,
 )
 from alerts.rules import DEFAULT_RULES, Rule, load_rules
 from monitor.cli import export as cli_export
@@ -58,7 +58,7 @@ def test_promtool_check_rules_passes_on_the_export(promtool: str, tmp_path: Path
     paths = write_files(rule_files(DEFAULT_RULES), tmp_path)
     result = run_promtool(promtool, "check", "rules", *paths, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    alerting = sum(2 if split_by_mode(r) else 1 for r in DEFAULT_RULES) + 1  # + ConvergeMonitorDown
+    alerting = sum(len(rule_modes(r)) for r in DEFAULT_RULES) + 1  # + ConvergeMonitorDown
     assert f"SUCCESS: {alerting} rules found" in result.stdout
     assert f"SUCCESS: {len(recording_groups()[0]['rules'])} rules found" in result.stdout
 
@@ -103,7 +103,7 @@ def test_rules_carry_tier_severity_for_and_keep_firing_for() -> None:
     api_down = normal["ApiDown"]
     assert api_down["labels"] == {"severity": "critical", "tier": "critical", "mode": "normal"}
     assert (api_down["for"], api_down["keep_firing_for"]) == ("30s", "30s")
-    assert (event["ApiDown"]["for"], event["ApiDown"]["keep_firing_for"]) == ("5s", "10s")
+    assert (event["ApiDown"]["for"], event["ApiDown"]["keep_firing_for"]) == ("1s", "10s")
     assert "converge_monitor_event_mode == 0" in api_down["expr"]
     assert "converge_monitor_event_mode == 1" in event["ApiDown"]["expr"]
     assert event["LatencyP95High"]["annotations"]["summary"].endswith("(threshold 1.50s)")
@@ -162,7 +162,7 @@ def test_engine_follows_the_scenario(scenario: Scenario) -> None:
 def test_engines_differ_only_where_documented(scenario: Scenario) -> None:
     """Prometheus counts keep_firing_for from the first evaluation without a result (one step later than the
     engine), and after an unknown stretch from the first healthy value: nowhere else do they differ."""
-    p = scenario.rule.params(scenario.in_event)
+    p = scenario.params
     kff = round(p.keep_firing_for / rule_scenarios.STEP)
     diverging = scenario.divergent()
     if "-unknown-" in scenario.name:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import json
 import random
 import ssl
@@ -30,11 +32,13 @@ import trustme
 import yaml
 from websockets.sync.client import ClientConnection, connect
 
+from dashboards.builder import DEPLOY_ANNOTATION_EXPR
 from dashboards.catalog import DASHBOARDS
 from dashboards.queries import PanelQuery, panel_queries, substitute, variable_values
 from devstack import ApiServer, PrivatePostgres, PrivatePrometheus, PrivateRedis, free_port
 from devstack.monitor import MonitorServer
 from devstack.process import MissingBinaryError
+from devstack.stack import run_app
 from tests.support.fakes.recorder import RecordingServer
 from tests.support.fakes.tls_server import FakeHttpServer
 from tests.support.stack import SEED_PASSWORD, SEEDED_ATTENDEES, SYNTHETIC_PASSWORD, require
@@ -68,8 +72,10 @@ class Traffic:
             self.tokens = [self._login(client, i) for i in range(1, 6)]
             self.session_ids = [s["id"] for s in client.get("/v1/sessions").json()["sessions"]]
         ws_url = self.base_url.replace("http://", "ws://")
-        # No keepalive pings: on a loaded machine a late pong closes the socket and the gauge drops to 0.
-        self.sockets = [self._exits.enter_context(connect(f"{ws_url}/v1/ws?token={t}", ping_interval=None))
+        # The test never reads these sockets: with websockets' default max_queue (16) the client stops reading
+        # once 16 messages wait, so it stops answering uvicorn's pings and the server closes it (gauge 0).
+        self.sockets = [self._exits.enter_context(connect(f"{ws_url}/v1/ws?token={t}", ping_interval=None,
+                                                          max_queue=None))
                         for t in self.tokens[:2]]
         self._thread.start()
         return self
@@ -133,9 +139,12 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeHtt
         yield server, str(ca_file)
 
 
-def _monitor_config(base: Path, api: ApiServer, tls: tuple[FakeHttpServer, str], slack: RecordingServer
-                    ) -> dict[str, Any]:
+def _monitor_config(base: Path, api: ApiServer, tls: tuple[FakeHttpServer, str], slack: RecordingServer,
+                    pg: PrivatePostgres, seeded_db: str) -> dict[str, Any]:
     every = {"interval": INTERVAL, "timeout": 0.9}
+    dumps = base / "dumps"  # a real dump of the seeded database, for the restore check's panels
+    dumps.mkdir()
+    run_app(seeded_db, "backup", "--dir", str(dumps))
     backups = base / "backups"
     backups.mkdir()
     (backups / "converge-2026-01-28.dump").write_bytes(b"PGDMP" + b"\0" * 2048)
@@ -153,20 +162,59 @@ def _monitor_config(base: Path, api: ApiServer, tls: tuple[FakeHttpServer, str],
                  "extract": {"token": "access_token"}},
                 {"name": "sessions", "path": "/v1/sessions", "headers": {"Authorization": "Bearer {token}"}}]}],
             "api_metrics": [{"name": "api-metrics", "urls": [f"{api.url}/metrics"], "window": "10s", **every}],
+            "journey": [{"name": "critical-features", "base_url": api.url, "email": "synthetic-monitor@converge.test",
+                         "password": SYNTHETIC_PASSWORD, "peer_email": "synthetic-peer@converge.test",
+                         "peer_password": SYNTHETIC_PASSWORD, "peer_qr_code": "CNV-SYNTHETIC-PEER",
+                         "interval": 5, "timeout": 4}],
+            "browser": [{"name": "frontend-page", "url": f"{api.url}/v1/ping", "interval": 15, "timeout": 14}],
         },
+        "restore_checks": [{"name": "backup-restore", "directory": str(dumps), "pattern": "*.dump",
+                            "source_dsn": seeded_db, "scratch_dsn": pg.admin_url,
+                            "scratch_database": "converge_dash_restore", "interval": 60, "timeout": 50}],
         "database": [{"name": "postgres", "dsn": "${MONITORED_DSN}", "slow_query_ms": 0.001, **every}],
         "redis": [{"name": "redis", "url": "${MONITORED_REDIS}", **every}],
         "backups": [{"name": "backups", "directory": str(backups), "pattern": "*.dump", **every}],
         "disks": [{"name": "disks", "paths": [str(base)], **every}],
         "dependencies": [{"name": "python-deps", "mode": "report", "report_file": str(audit), **every}],
         "store": {"backend": "sqlite", "path": str(base / "state.sqlite3")},
-        "server": {"host": "127.0.0.1", "port": free_port()},
+        "server": {"host": "127.0.0.1", "port": free_port(), "api_token": API_TOKEN},
+        "sentry": {"client_secret": SENTRY_SECRET},
         "alerting": {"evaluation_interval": "1s", "notifications_file": str(base / "notifications.jsonl")},
         # Lowered so that the embedded engine fires and notifies (medium tier: Slack, here a recording
         # server): the notification panels, channel health included, get data.
         "rules": {"overrides": {"RedisMemoryHigh": {"threshold": 0.000001, "for": "0s"}}},
         "channels": {"slack": {"webhook_url": f"{slack.url}/services/T000/B000/XXXX"}},
     }
+
+
+API_TOKEN = "dash-api-token-0123456789"
+SENTRY_SECRET = "dash-sentry-secret-0123456789"
+DEPLOYED = "v9.8.7"
+
+
+def mark_deploy_and_sentry_issue(url: str) -> None:
+    """A deploy (its annotation, the deploy panels) and a new Sentry issue (the Sentry panel)."""
+    resp = httpx.post(f"{url}/api/deploys", json={"version": DEPLOYED}, timeout=5,
+                      headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert resp.status_code == 201, resp.text
+    body = json.dumps({"action": "created", "data": {"issue": {"id": "1", "title": "KeyError: 'qr'"}}}).encode()
+    sig = hmac.new(SENTRY_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    resp = httpx.post(f"{url}/api/sentry", content=body, timeout=5,
+                      headers={"Sentry-Hook-Resource": "issue", "Sentry-Hook-Signature": sig})
+    assert resp.status_code == 200, resp.text
+
+
+def test_the_deploy_annotation_query_finds_the_deploy_with_its_version(prometheus: PrivatePrometheus) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = results(prometheus, DEPLOY_ANNOTATION_EXPR)
+        if found:
+            break
+        time.sleep(0.5)
+    assert [r["metric"].get("version") for r in found] == [DEPLOYED]
+    for spec in DASHBOARDS:
+        names = [a.get("expr") for a in spec.build()["annotations"]["list"]]
+        assert DEPLOY_ANNOTATION_EXPR in names, spec
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +224,7 @@ def slack() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, traffic: Traffic,
+def prometheus(api: ApiServer, pg: PrivatePostgres, seeded_db: str, redis_server: PrivateRedis, traffic: Traffic,
                tls_site: tuple[FakeHttpServer, str], slack: RecordingServer,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePrometheus]:
     base = tmp_path_factory.mktemp("dash-monitor")
@@ -186,7 +234,7 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
     before = {k: persistence.config_get(k)[k] for k in ("appendonly", "save")}
     persistence.config_set("appendonly", "yes")
     persistence.config_set("save", "3600 1")
-    config = _monitor_config(base, api, tls_site, slack)
+    config = _monitor_config(base, api, tls_site, slack, pg, seeded_db)
     path = base / "monitor.yml"
     path.write_text(yaml.safe_dump(config))
     monitor = MonitorServer(path, config["server"]["port"], log_dir=str(base),
@@ -204,6 +252,11 @@ def prometheus(api: ApiServer, pg: PrivatePostgres, redis_server: PrivateRedis, 
         require(exc)
     try:
         prom.start()
+        # Prometheus must have scraped the signals from before the deploy (0): changes() sees the deploy
+        deadline = time.monotonic() + 30
+        while not prom.query("converge_deploy_last_timestamp_seconds == 0") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        mark_deploy_and_sentry_issue(monitor.url)
         yield prom
     finally:
         prom.cleanup()

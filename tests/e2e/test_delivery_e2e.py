@@ -6,8 +6,6 @@ and state (never the monitor's own notifications file, which drops a repeated id
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from devstack.monitor import MonitorServer
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.fakes.twilio import FakeTwilio
+from tests.support.processes import sigkill
 from tests.support.receivers import accepted, once_each, wait_for
 
 
@@ -70,14 +69,6 @@ def write_config(path: Path, redis_url: str, notifications: Path, store: dict[st
     return path
 
 
-def kill(server: MonitorServer) -> None:
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGKILL)
-    server._proc.wait(timeout=10)  # type: ignore[union-attr]
-    server._proc = None
-    server.stop()
-
-
 def test_sigkill_mid_incident_loses_and_duplicates_nothing(redis_fault: PrivateRedis, receivers: Receivers,
                                                            tmp_path: Path) -> None:
     port = free_port()
@@ -91,12 +82,12 @@ def test_sigkill_mid_incident_loses_and_duplicates_nothing(redis_fault: PrivateR
         wait_for(lambda: receivers.seen("firing"), 15, "RedisDown firing at every receiver")
         for pause in (0.3, 1.1, 0.7):  # killed at different moments of the incident, restarted each time
             time.sleep(pause)
-            kill(monitor)
+            sigkill(monitor)
             monitor.start()
         time.sleep(3)
         redis_fault.start()
         wait_for(lambda: receivers.seen("resolved"), 20, "RedisDown resolved at every receiver")
-        kill(monitor)
+        sigkill(monitor)
         monitor.start()
         time.sleep(3)  # anything sent twice would arrive now
     finally:
@@ -132,7 +123,7 @@ def test_two_replicas_one_delivers_and_the_other_takes_over(pg: PrivatePostgres,
         assert not leader(replicas[1])
         redis_fault.stop()
         wait_for(lambda: receivers.seen("firing"), 15, "RedisDown firing at every receiver")
-        kill(replicas[0])
+        sigkill(replicas[0])
         killed = time.monotonic()
         wait_for(lambda: leader(replicas[1]), 10, "replica b takes over")
         assert time.monotonic() - killed <= 2 * 1.0 + 1.5  # two evaluation intervals, and a scrape's slack

@@ -210,7 +210,7 @@ def test_an_unknown_drill_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 def test_the_drill_config_tunes_exactly_the_rules_the_drills_expect(tmp_path: Path) -> None:
     assert set(RULE_OVERRIDES) == DRILL_RULES
-    (tmp_path / "ca.pem").write_text("")
+    (tmp_path / "ca.pem").write_text("")  # check-config refuses a CA file that does not exist
     data = drill_config(api_url="http://127.0.0.1:1", tls_url="https://127.0.0.1:2/", ca_file=tmp_path / "ca.pem",
                         work_dir=tmp_path, monitor_port=3)
     path = tmp_path / "drill.yml"

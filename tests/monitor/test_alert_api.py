@@ -283,7 +283,7 @@ def test_storm_of_100_alerts_in_a_minute_becomes_a_few_messages(tmp_path: Path) 
 
 def test_rules_endpoint_lists_the_effective_rules_with_event_overrides(stack: Stack) -> None:
     rules = {r["name"]: r for r in stack.client.get("/api/rules").json()["rules"]}
-    assert rules["ApiDown"]["tier"] == "critical" and rules["ApiDown"]["event"]["for"] == 5
+    assert rules["ApiDown"]["tier"] == "critical" and rules["ApiDown"]["event"]["for"] == 1
     assert set(rules) == {r.name for r in stack.config.effective_rules()}
     assert {r.name for r in DEFAULT_RULES} <= set(rules) and any(n.startswith("SloBurn") for n in rules)
 

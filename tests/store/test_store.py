@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
+from collections.abc import Callable
 
-import psycopg
 import pytest
-from pydantic import SecretStr
 
-from devstack import PrivatePostgres
 from monitor.core.observation import Observation, unknown
-from monitor.store import Store, open_store
+from monitor.store import Store
 
 DAY = 86400.0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
-    if request.param == "sqlite":
-        cfg = SimpleNamespace(backend="sqlite", path=str(tmp_path / "state.sqlite3"), retention=30 * DAY)
-    else:
-        pg: PrivatePostgres = request.getfixturevalue("pg")
-        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS monitor_state")
-            conn.execute("CREATE DATABASE monitor_state")
-        dsn = pg.admin_url.rsplit("/", 1)[0] + "/monitor_state"
-        cfg = SimpleNamespace(backend="postgres", dsn=SecretStr(dsn), retention=30 * DAY)
-    opened: list[Store] = []
-
-    def make() -> Store:
-        opened.append(open_store(cfg))
-        return opened[-1]
-
-    yield make
-    for store in opened:
-        with contextlib.suppress(Exception):  # some were closed by the test already
-            store.close()
 
 
 def obs(signal: str, value: float | None, ts: float, **labels: str) -> Observation:
@@ -138,3 +109,21 @@ def test_a_failed_write_does_not_leave_a_series_id_to_be_handed_out_twice(make_s
     assert [s.value for s in store.history("redis_up", {"target": "b"}, since=0)] == [1]
     assert [s.value for s in store.history("http_up", {"target": "a"}, since=0)] == [0]
     store.close()
+
+
+def test_iter_history_streams_every_sample_in_time_order_window_by_window(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    written = [obs("http_up", float(i % 2), 1000.0 + i * 7, target=f"t{i % 3}") for i in range(60)]
+    written += [unknown("probe_success", 1000.0 + i * 11, "timed out", {"target": "t0", "kind": "http"})
+                for i in range(30)]
+    store.write(written)
+    # windows of 50 s: samples fall on both sides of many boundaries, some on them
+    got = list(store.iter_history(1000.0, 1000.0 + 59 * 7, window=50.0))
+    expected = sorted((o for o in written if o.timestamp <= 1000.0 + 59 * 7), key=lambda o: o.timestamp)
+    assert [(o.timestamp, o.signal, dict(o.labels), o.value) for o in got] == \
+        [(o.timestamp, o.signal, dict(o.labels), o.value) for o in sorted(
+            expected, key=lambda o: (o.timestamp, o.signal != "http_up"))]
+    assert next(o.error for o in got if o.signal == "probe_success") == "timed out"
+    only = list(store.iter_history(0, 5000, signals={"probe_success"}, window=50.0))
+    assert len(only) == 30 and {o.signal for o in only} == {"probe_success"}
+    assert store.history_span() == (1000.0, 1000.0 + 59 * 7)

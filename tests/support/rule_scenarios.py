@@ -20,9 +20,16 @@ from typing import Any
 
 from alerts.engine import AlertEngine
 from alerts.model import State
-from alerts.promrules import EVENT, EVENT_MODE_METRIC, LAST_RUN_METRIC, NORMAL, UNKNOWN_METRIC, split_by_mode
+from alerts.promrules import (
+    DEPLOY_WINDOW_METRIC,
+    EVENT_MODE_METRIC,
+    LAST_RUN_METRIC,
+    UNKNOWN_METRIC,
+    mode_name,
+    rule_modes,
+)
 from alerts.rules import DEFAULT_RULES, Guard, Rule, format_value
-from alerts.rules.model import PLACEHOLDER
+from alerts.rules.model import PLACEHOLDER, Params
 from monitor.core.observation import Observation
 from monitor.core.signals import CATALOG
 
@@ -32,9 +39,9 @@ def series_labels(rule: Rule) -> dict[str, str]:
     return {name: rule.labels.get(name, f"{name}-1") for name in CATALOG[rule.signal].labels}
 
 
-def threshold_values(rule: Rule, in_event: bool) -> dict[str, float]:
+def threshold_values(rule: Rule, in_event: bool, in_deploy: bool = False) -> dict[str, float]:
     """Values on each side of the thresholds: fires, just does not fire, inside the band, past clear."""
-    p = rule.params(in_event)
+    p = rule.params(in_event, in_deploy)
     t, c = p.threshold, p.clear_threshold
     assert t is not None and c is not None
     d = max(abs(t) * 0.01, 0.01)
@@ -69,10 +76,17 @@ class Scenario:
     in_event: bool
     labels: dict[str, str]
     steps: list[Step] = field(default_factory=list)
+    in_deploy: bool = False
 
     @property
-    def mode(self) -> str:
-        return EVENT if self.in_event else NORMAL
+    def mode(self) -> str | None:
+        """The `mode` label of the exported rule that applies (None: the rule is not split by mode)."""
+        return next(mode_name(e, d) for e, d in rule_modes(self.rule)
+                    if e in (None, self.in_event) and d in (None, self.in_deploy))
+
+    @property
+    def params(self) -> Params:
+        return self.rule.params(self.in_event, self.in_deploy)
 
     def divergent(self) -> list[int]:
         return [i for i, s in enumerate(self.steps) if s.engine != s.prometheus]
@@ -86,9 +100,9 @@ def guard_values(guard: Guard) -> tuple[float, float]:
 
 
 def _n(seconds: float) -> int:
-    n = seconds / STEP
-    assert n == int(n), f"{seconds}s is not a multiple of the {STEP}s step"
-    return int(n)
+    """Evaluation steps until a duration has passed: both engines only look at each step, so a `for` shorter
+    than a step (ApiDown's 1 s in the event) is met at the next one."""
+    return math.ceil(seconds / STEP)
 
 
 def _resolving(fire_at: int, last_true: int, kff_steps: int, held_until: int | None = None) -> tuple[range, range]:
@@ -100,11 +114,11 @@ def _resolving(fire_at: int, last_true: int, kff_steps: int, held_until: int | N
     return range(fire_at, engine_end), range(fire_at, first_false + kff_steps)
 
 
-def threshold_scenario(rule: Rule, in_event: bool) -> Scenario:
+def threshold_scenario(rule: Rule, in_event: bool, in_deploy: bool = False) -> Scenario:
     """Quiet at the threshold, past it for `for` (fires), in the hysteresis band, then past the clear threshold
     until keep_firing_for has elapsed (resolves)."""
-    p = rule.params(in_event)
-    v = threshold_values(rule, in_event)
+    p = rule.params(in_event, in_deploy)
+    v = threshold_values(rule, in_event, in_deploy)
     fire_at = START + _n(p.for_)
     band = v["band"] if p.clear_threshold != p.threshold else v["fire"]
     values: list[float | None] = [v["quiet"]] * START + [v["fire"]] * (fire_at - START + 1) + [band] * 2
@@ -112,8 +126,9 @@ def threshold_scenario(rule: Rule, in_event: bool) -> Scenario:
     kff = _n(p.keep_firing_for)
     engine, prom = _resolving(fire_at, last_true, kff)
     values += [v["clear"]] * (prom.stop - last_true + 2)
-    return _build(f"{rule.name}-{'event' if in_event else 'normal'}", rule, in_event, values, engine, prom,
-                  held=range(START, last_true + 1))
+    mode = ("event" if in_event else "normal") + ("-deploy" if in_deploy else "")
+    return _build(f"{rule.name}-{mode}", rule, in_event, values, engine, prom, held=range(START, last_true + 1),
+                  in_deploy=in_deploy)
 
 
 def sustained_scenario(rule: Rule, in_event: bool) -> Scenario:
@@ -189,7 +204,8 @@ def guard_scenario(rule: Rule, in_event: bool) -> Scenario:
 
 
 def _build(name: str, rule: Rule, in_event: bool, values: list[float | None], engine: range, prom: range,
-           held: range, shown_value: float | None = None, guard: list[float] | None = None) -> Scenario:
+           held: range, shown_value: float | None = None, guard: list[float] | None = None,
+           in_deploy: bool = False) -> Scenario:
     steps, shown = [], None
     if guard is None and rule.only_if is not None:
         guard = [guard_values(rule.only_if)[0]] * len(values)  # holds throughout: the rule as without a guard
@@ -197,7 +213,7 @@ def _build(name: str, rule: Rule, in_event: bool, values: list[float | None], en
         if i in held:  # Prometheus's expression has a result: the annotations take its value
             shown = shown_value if shown_value is not None else (math.nan if value is None else value)
         steps.append(Step(value, i in engine, i in prom, shown, None if guard is None else guard[i]))
-    return Scenario(name, rule, in_event, series_labels(rule), steps)
+    return Scenario(name, rule, in_event, series_labels(rule), steps, in_deploy)
 
 
 def default_scenarios() -> list[Scenario]:
@@ -217,6 +233,9 @@ def default_scenarios() -> list[Scenario]:
             for e in (False, True)]
     # guards: scaling advice only while there is room to scale (spec 11.2), in both directions
     out += [guard_scenario(RULES[n], e) for n in ("ScaleDownCpu", "ScaleUpRequestRate") for e in (False, True)]
+    # the deploy window's numbers (the deployment-day checklist), outside and inside the event window
+    out += [threshold_scenario(r, e, in_deploy=True) for r in DEFAULT_RULES if r.deploy is not None
+            for e in (False, True)]
     return out
 
 
@@ -237,7 +256,7 @@ def run_engine(scenario: Scenario) -> Iterator[bool]:
         if scenario.rule.only_if is not None:
             guard_series = guard_labels(scenario.rule, scenario.labels)
             observed.append(Observation(scenario.rule.only_if.signal, step.guard, now, guard_series))
-        engine.evaluate(observed, now=now, in_event=scenario.in_event)
+        engine.evaluate(observed, now=now, in_event=scenario.in_event, in_deploy=scenario.in_deploy)
         firing = [a for a in engine.alerts([State.FIRING]) if a.labels.items() >= scenario.labels.items()]
         assert len(firing) <= 1
         yield bool(firing)
@@ -274,6 +293,7 @@ def input_series(scenario: Scenario) -> list[dict[str, str]]:
         {"series": _series_name(UNKNOWN_METRIC, {"signal": rule.signal, "target": unknown_target}),
          "values": _samples([1.0 if v is None else None for v in values])},
         {"series": EVENT_MODE_METRIC, "values": f"{int(scenario.in_event)}x{n - 1}"},
+        {"series": DEPLOY_WINDOW_METRIC, "values": f"{int(scenario.in_deploy)}x{n - 1}"},
     ]
     if rule.only_if is not None:
         guard = CATALOG[rule.only_if.signal].metric_name
@@ -287,9 +307,9 @@ def input_series(scenario: Scenario) -> list[dict[str, str]]:
 
 def expected_alert(scenario: Scenario, shown: float | None) -> dict[str, Any]:
     rule = scenario.rule
-    p = rule.params(scenario.in_event)
+    p = scenario.params
     labels = {"severity": rule.tier.value, "tier": rule.tier.value}
-    if split_by_mode(rule):
+    if scenario.mode is not None:
         labels["mode"] = scenario.mode
     series = {k: v for k, v in scenario.labels.items()
               if rule.comparison != "unknown" or k in ("target", "kind", "flow")}
