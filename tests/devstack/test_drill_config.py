@@ -83,7 +83,7 @@ def test_each_rows_bound_comes_from_the_config_that_runs(tmp_path: Path) -> None
               ("api-down", "redis-down", "frontend-down", "ip-flood-12k", "errors-12pct", "errors-6pct", "latency-2s",
                "backup-empty", "cert-expiry")}
     assert bounds == {
-        "api-down": (17.0, "2x5+5+2"),  # api-health every 5 s, ApiDown event for 5 s, rules every 2 s
+        "api-down": (13.0, "2x5+1+2"),  # api-health every 5 s, ApiDown event for 1 s, rules every 2 s
         "redis-down": (52.0, "2x15+20+2"),
         "frontend-down": (72.0, "2x20+30+2"),
         "ip-flood-12k": (82.0, "2x15+0+2+50"),  # the trailing minute reaches 10,000 after 50 s at 200/s
