@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
@@ -84,6 +85,13 @@ ROUTE_OF = {
     "ping": "/v1/ping",
 }
 ACTIONS = tuple(ROUTE_OF)
+# The attendee a generator task plays: with spread_ips, each one's requests carry its own client address
+# (X-Forwarded-For, honoured by an API started with TRUSTED_PROXY_HEADER): phones, not one machine.
+ATTENDEE: contextvars.ContextVar[int] = contextvars.ContextVar("attendee", default=0)
+
+
+def client_ip(attendee: int) -> str:
+    return f"10.{attendee // 65536 % 256}.{attendee // 256 % 256}.{attendee % 256}"
 
 
 # ================================================================================================
@@ -122,8 +130,9 @@ def mix() -> tuple[list[str], list[int]]:
 
 class Generator:
     def __init__(self, base_url: str, first: int, count: int, attendees: int, think: float, ramp: float,
-                 seed: int) -> None:
+                 seed: int, spread_ips: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self.spread_ips = spread_ips
         self.first, self.count, self.attendees = first, count, attendees
         self.think, self.ramp = think, ramp
         self.random = random.Random(seed)
@@ -156,6 +165,8 @@ class Generator:
     async def _call(self, session: Any, action: str, method: str, path: str, **kw: Any) -> tuple[int, bytes]:
         import aiohttp
 
+        if self.spread_ips:
+            kw["headers"] = {**kw.get("headers", {}), "X-Forwarded-For": client_ip(ATTENDEE.get())}
         start = time.perf_counter()
         try:
             async with session.request(method, path, **kw) as resp:
@@ -179,6 +190,7 @@ class Generator:
 
         rng = random.Random(self.random.random())
         me = 1 + index % self.attendees
+        ATTENDEE.set(me)  # this task's own context: every request it makes is this attendee's
         await asyncio.sleep(rng.uniform(0, self.ramp))  # attendees arrive over the ramp, not all at once
         token = None
         ws_task = None
@@ -251,7 +263,8 @@ def worker_main(args: argparse.Namespace) -> int:
     except ImportError:  # the default loop works, with more client-side overhead
         pass
 
-    gen = Generator(args.base_url, args.first, args.count, args.attendees, args.think, args.ramp, args.seed)
+    gen = Generator(args.base_url, args.first, args.count, args.attendees, args.think, args.ramp, args.seed,
+                    spread_ips=args.spread_ips)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -543,7 +556,8 @@ def stack(users: int, window: float, workdir: Path, pin_api: bool) -> Iterator[S
 
 @contextlib.contextmanager
 def generators(base_url: str, users: int, procs: int, think: float, ramp: float, max_seconds: float,
-               workdir: Path, pin_generator: bool) -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
+               workdir: Path, pin_generator: bool, spread_ips: bool = False
+               ) -> Iterator[list[tuple[subprocess.Popen[bytes], Path]]]:
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         per = -(-users // procs)
@@ -553,7 +567,7 @@ def generators(base_url: str, users: int, procs: int, think: float, ramp: float,
             cmd = [sys.executable, "-m", "bench.event_load", "--worker", "--base-url", base_url,
                    "--first", str(first), "--count", str(count), "--attendees", str(users), "--think", str(think),
                    "--ramp", str(ramp), "--seed", str(1000 + i), "--max-seconds", str(max_seconds),
-                   "--out-file", str(out)]
+                   "--out-file", str(out)] + (["--spread-ips"] if spread_ips else [])
             if pin_generator:
                 cmd = ["taskset", "-c", str(GENERATOR_CORE), *cmd]  # taskset execs in place: same PID
             log = open(workdir / f"generator-{i}.log", "wb")  # noqa: SIM115 - the child writes to it
@@ -1050,6 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--max-seconds", type=float, default=600.0, help=argparse.SUPPRESS)
     parser.add_argument("--out-file", dest="out_file", help=argparse.SUPPRESS)
+    parser.add_argument("--spread-ips", action="store_true", help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(argv)
     if args.worker:
         args.out = args.out_file or str(args.out)

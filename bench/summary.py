@@ -89,6 +89,28 @@ def event_load(d: dict[str, Any]) -> list[Row]:
              f"{monitor['cpu_cores']:.3f} cores, {monitor['rss_mib_max']:.0f} MiB", "-", "-", "-")]
 
 
+def soak(d: dict[str, Any]) -> list[Row]:
+    v, s = d["verdict"], d["settings"]
+    return [(f"Soak, real time: {s['users']} virtual users for {s['minutes']:g} min, shipped config "
+             "(notifications accepted by the recording receivers)",
+             f"{v['notifications_non_advisory']} notifications, {v['alerts_firing_at_end']} firing at the end",
+             "-", "0, advisories only if they resolve", _yes(bool(v["silent"])))]
+
+
+def soak_simulated(d: dict[str, Any]) -> list[Row]:
+    v, s = d["verdict"], d["settings"]
+    return [(f"Soak, simulated: {s['days']} event days (deploy, Redis restart), shipped rules",
+             f"{v['pages']} pages, {v['alerts_left_firing']} left firing", "-", "0 pages, 0 left firing",
+             _yes(bool(v["silent"])))]
+
+
+def drills(d: dict[str, Any]) -> list[Row]:
+    rows = d["drills"]
+    passed = sum(r["result"] == "pass" for r in rows)
+    return [("Fault drills on the shipped config: alert fired within its bound and resolved",
+             f"{passed} of {len(rows)} passed", "-", "every row", _yes(passed == len(rows)))]
+
+
 def backtest(d: dict[str, Any]) -> list[Row]:
     s = d["summary"]
     return [(f"Backtest: {s['days']:g} days of event-interval history, default catalog ({s['observations']:,} "
@@ -130,7 +152,8 @@ def _ms(seconds: float) -> str:
 SECTIONS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
     ("instrumentation_overhead", instrumentation), ("probe_capacity", probes), ("rule_evaluation", rules),
     ("detection_latency", detection), ("event_load", event_load), ("backtest", backtest),
-    ("history_scale", history), ("many_targets", many_targets))
+    ("history_scale", history), ("many_targets", many_targets), ("drills", drills), ("soak", soak),
+    ("soak_simulated", soak_simulated))
 
 
 def table() -> str:

@@ -1,5 +1,11 @@
-"""The monitor config of the drill's own stack: the same probes, rules and code paths as monitor.yml, tuned
-so that every alert fires and resolves within seconds instead of minutes.
+"""The monitor config of the drill's own stack.
+
+By default (shipped_drill_config) it is monitor.yml as shipped - every target, interval, rule, threshold and
+`for` - pointed at the drill's stack through the environment the file reads, with the event window moved to
+include today, plus one https target for the certificate drill (with the http defaults). Nothing is tuned.
+
+With --quick (drill_config below): the same probes, rules and code paths as monitor.yml, tuned
+so that every alert fires and resolves within seconds instead of minutes; the end-to-end tests use it.
 
 What differs from the defaults, and why:
   * probes every 1 s (the TLS target every 2 s), in and out of the event window; api_metrics computes its
@@ -64,6 +70,16 @@ RULE_OVERRIDES: dict[str, tuple[dict[str, Any], str]] = {
                       "for 5m (event 2m, deploy 2m), keep firing 5m -> 2s/1s; thresholds unchanged (3% in the "
                       "event, 1% after a deploy)"),
 }
+
+
+TLS_TARGET = "drill-tls"
+
+
+def shipped_drill_config(*, tls_url: str, ca_file: Path) -> dict[str, Any]:
+    """monitor.yml's data, event window on today, plus the local https target (no interval: the defaults)."""
+    from devstack.shipped import shipped_data
+
+    return shipped_data(extra_targets={"http": [{"name": TLS_TARGET, "url": tls_url, "ca_file": str(ca_file)}]})
 
 
 def event_window(today: date | None = None) -> dict[str, str]:

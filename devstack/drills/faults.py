@@ -9,16 +9,19 @@ effective rules, so the same drill works with the drill's own config and with an
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import psycopg
 import redis as redis_lib
 from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.drills.load import FLOOD_IP, BackgroundLoad, flood
+from devstack.drills.load import FLOOD_IP, BackgroundLoad, PacedFlood, flood
 from devstack.drills.stack import Stack
 
 KEY_PREFIX = "converge:ipreq:"  # app/ipcount.py
@@ -34,6 +37,9 @@ class Fault:
 
     def precheck(self, stack: Stack) -> str | None:
         return None
+
+    def prepare(self, stack: Stack) -> None:
+        """What must be true before the fault starts (its history); not part of the measured time."""
 
     def inject(self, stack: Stack) -> None:
         raise NotImplementedError
@@ -99,6 +105,49 @@ class SlowQueries(Fault):
                 conn.execute("SELECT pg_stat_statements_reset()")
 
 
+class SlowStatement(Fault):
+    """A statement with a fast history (FAST_CALLS calls of 1 ms) that turns slow (SLOW_SECONDS a call) and stays
+    slow until removed. pg_stat_statements' lifetime mean stays far below slow_query_ms for a while: only a
+    probe that reads the calls since its previous run sees it. No statistics reset on removal: the monitor must
+    see the statement turn fast again by itself."""
+
+    FAST_CALLS, SLOW_SECONDS = 300, 1.5
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def precheck(self, stack: Stack) -> str | None:
+        return SlowQueries().precheck(stack)
+
+    def prepare(self, stack: Stack) -> None:
+        # The fast history, then one probe run so that it is history: the fault starts when the statement turns slow.
+        with psycopg.connect(_dsn(stack), autocommit=True, connect_timeout=5) as conn:
+            for _ in range(self.FAST_CALLS):
+                conn.execute("SELECT pg_sleep(%s)", (0.001,))
+        time.sleep(stack.probe_interval("postgres") + 1)
+
+    def inject(self, stack: Stack) -> None:
+        dsn = _dsn(stack)
+
+        def run() -> None:
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                    while not self._stop.is_set():
+                        conn.execute("SELECT pg_sleep(%s)", (self.SLOW_SECONDS,))
+            except psycopg.Error as exc:
+                self.note = f"the slow statements failed: {type(exc).__name__}"
+
+        self._thread = threading.Thread(target=run, name="drill-slow-statement", daemon=True)
+        self._thread.start()
+
+    def remove(self, stack: Stack) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+
 class PoolExhaustion(Fault):
     """Pool size + 3 clients in a loop, each request holding a pool connection for POOL_HOLD_MS."""
 
@@ -147,6 +196,11 @@ def error_spec(stack: Stack) -> dict[str, object]:
     p = stack.params("ErrorRateCritical")
     threshold = p.threshold if p is not None and p.threshold is not None else 0.1
     return {"error_ratio": min(1.0, max(0.5, threshold * 3)), "prefix": "/v1/"}
+
+
+def fixed(**spec: object) -> Callable[[Stack], dict[str, object]]:
+    """A fault of the size the spec names, whatever the config's thresholds."""
+    return lambda stack: dict(spec)
 
 
 def journey_step_spec(stack: Stack) -> dict[str, object]:
@@ -198,8 +252,35 @@ class IpFlood(Fault):
                      "resolved when the minute rolled over")
 
 
+class SustainedFlood(Fault):
+    """One IP sending RATE requests a minute, paced, for as long as the drill waits; removal stops it and drops
+    its count (as blocking it at the edge would)."""
+
+    RATE = 12_000
+
+    def __init__(self) -> None:
+        self._flood: PacedFlood | None = None
+
+    def precheck(self, stack: Stack) -> str | None:
+        return None if stack.api_url else "no API URL in the config"
+
+    def inject(self, stack: Stack) -> None:
+        assert stack.api_url is not None
+        self._flood = PacedFlood(stack.api_url, self.RATE / 60).start()
+
+    def remove(self, stack: Stack) -> None:
+        if self._flood is not None:
+            self._flood.stop()
+            achieved = self._flood.achieved_per_minute()
+            self.note = f"flood sent {achieved:,.0f}/min"
+            self._flood = None
+        IpFlood().remove(stack)
+
+
 class RedisMemory(Fault):
-    """Expiring keys until used_memory is between the alert threshold and maxmemory (no eviction)."""
+    """Expiring keys until used_memory is 85% of maxmemory (above the 80% threshold; no eviction)."""
+
+    GOAL = 0.85
 
     def __init__(self) -> None:
         self._keys: list[str] = []
@@ -217,9 +298,7 @@ class RedisMemory(Fault):
         return None if maxmemory > 0 else "Redis has no maxmemory, so there is no memory ratio to raise"
 
     def inject(self, stack: Stack) -> None:
-        p = stack.params("RedisMemoryHigh")
-        threshold = p.threshold if p is not None and p.threshold is not None else 0.8
-        goal = threshold + (1 - threshold) / 2
+        goal = self.GOAL
         blob = b"x" * FILL_CHUNK
         with self._client(stack) as r:
             maxmemory = int(r.info("memory")["maxmemory"])
@@ -238,20 +317,59 @@ class RedisMemory(Fault):
 
 
 class CertExpiry(Fault):
-    DAYS_LEFT = 3
+    DAYS_LEFT = 5
 
     def __init__(self) -> None:
         self._swapped = False
 
     def inject(self, stack: Stack) -> None:
         assert stack.tls is not None
-        stack.tls.serve(self.DAYS_LEFT)
+        stack.tls.serve(self.DAYS_LEFT + 0.5)  # 5 full days left: the probe counts whole days
         self._swapped = True
 
     def remove(self, stack: Stack) -> None:
         if self._swapped and stack.tls is not None:
             stack.tls.serve(90)  # the renewal
             self._swapped = False
+
+
+class BadBackup(Fault):
+    """The newest backup in the backups target's directory is old (`age_hours`) or empty; removal writes a fresh,
+    good one (a copy of the newest good dump), as the next backup run would."""
+
+    def __init__(self, age_hours: float = 0.0, empty: bool = False) -> None:
+        self.age_hours, self.empty = age_hours, empty
+        self._moved: list[tuple[Path, float]] = []
+
+    def _dir(self, stack: Stack) -> Path:
+        return Path(stack.config.backups[0].directory)
+
+    def precheck(self, stack: Stack) -> str | None:
+        if not stack.config.backups:
+            return "no backups target in the config"
+        return None if _dumps(self._dir(stack)) else f"no backup in {self._dir(stack)} to start from"
+
+    def inject(self, stack: Stack) -> None:
+        directory = self._dir(stack)
+        if self.empty:
+            (directory / f"converge-{time.strftime('%Y%m%d-%H%M%S')}-drill-empty.dump").touch()
+            return
+        old = time.time() - self.age_hours * 3600
+        for dump in _dumps(directory):  # every dump now dates from before the last backup that ran
+            self._moved.append((dump, dump.stat().st_mtime))
+            os.utime(dump, (old, old))
+
+    def remove(self, stack: Stack) -> None:
+        directory = self._dir(stack)
+        good = [d for d in _dumps(directory) if d.stat().st_size > 0]
+        if good:
+            shutil.copyfile(good[-1], directory / f"converge-{time.strftime('%Y%m%d-%H%M%S')}-drill-fresh.dump")
+        self._moved = []
+
+
+def _dumps(directory: Path) -> list[Path]:
+    """The dumps, oldest first (by modification time)."""
+    return sorted(directory.glob("*.dump"), key=lambda p: p.stat().st_mtime)
 
 
 def _dsn(stack: Stack) -> str:
@@ -288,5 +406,15 @@ def make_fault(name: str) -> Fault:
         "redis-memory": RedisMemory,
         "journey-step": lambda: ApiFault(journey_step_spec, pause=0.2),
         "cert-expiry": CertExpiry,
+        "slow-statement": SlowStatement,
+        "latency-1s": lambda: ApiFault(fixed(latency_ms=1200, prefix="/v1/"), pause=0.05),
+        "latency-2s": lambda: ApiFault(fixed(latency_ms=2500, prefix="/v1/"), pause=0.05),
+        "errors-6pct": lambda: ApiFault(fixed(error_ratio=0.06, prefix="/v1/"), pause=0.1),
+        "errors-12pct": lambda: ApiFault(fixed(error_ratio=0.12, prefix="/v1/"), pause=0.1),
+        "ip-flood-12k": SustainedFlood,
+        "backup-stale": lambda: BadBackup(age_hours=26),
+        "backup-empty": lambda: BadBackup(empty=True),
+        "login-failing": lambda: ApiFault(fixed(error_ratio=1.0, prefix="/v1/auth/login"), pause=0.5),
+        "frontend-down": lambda: StopProcess("frontend"),
     }
     return makers[name]()

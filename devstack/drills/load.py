@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import Counter
 
 import httpx
@@ -90,3 +91,50 @@ def flood(base_url: str, count: int, ip: str = FLOOD_IP, path: str = "/v1/ping",
         return answered
 
     return asyncio.run(main())
+
+
+class PacedFlood:
+    """One client IP sending `per_second` requests a second, paced (not as fast as possible), until stop()."""
+
+    def __init__(self, base_url: str, per_second: float, ip: str = FLOOD_IP, path: str = "/v1/ping",
+                 concurrency: int = 32) -> None:
+        self.base_url = _check(base_url)
+        self.per_second, self.ip, self.path, self.concurrency = per_second, ip, path, concurrency
+        self.sent = 0
+        self._started = 0.0
+        self._stopped = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="drill-flood", daemon=True)
+
+    def start(self) -> PacedFlood:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=20)
+        self._stopped = time.monotonic()
+
+    def achieved_per_minute(self) -> float:
+        seconds = (self._stopped or time.monotonic()) - self._started
+        return 60 * self.sent / seconds if seconds > 0 else 0.0
+
+    async def _main(self) -> None:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        start = time.monotonic()
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, limits=limits) as client:
+            async def worker(i: int) -> None:
+                # Worker i sends request number i, i + concurrency, ... each at its scheduled time.
+                n = i
+                while not self._stop.is_set():
+                    due = start + n / self.per_second
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    with contextlib.suppress(httpx.HTTPError):
+                        await client.get(self.path, headers={"X-Forwarded-For": self.ip})
+                        self.sent += 1
+                    n += self.concurrency
+            await asyncio.gather(*(worker(i) for i in range(self.concurrency)))

@@ -43,15 +43,18 @@ class Row:
     resolved_after: float | None = None
     result: str = FAIL
     note: str = ""
+    bound: float | None = None  # detection bound: probe interval x 2 + for (+ the signal's window fill)
+    bound_text: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 class Runner:
-    def __init__(self, stack: Stack, say: Say) -> None:
+    def __init__(self, stack: Stack, say: Say, enforce_bound: bool = True) -> None:
         self.stack = stack
         self.say = say
+        self.enforce_bound = enforce_bound  # the shipped config: a row passes only within its bound
         self.log = NotificationLog(stack.notifications)
 
     # -- waiting ----------------------------------------------------------------------------------------
@@ -79,10 +82,15 @@ class Runner:
             return None
 
     def _wait_quiet(self, drill: Drill) -> list[str]:
-        """Wait until no drill alert is pending or firing (after-effects of the last drill); returns those of
-        this drill's expected alerts still active when the wait ran out."""
+        """Wait until no drill alert is pending or firing (after-effects of the last drill; with the shipped
+        config, until this drill's own alerts are quiet); returns those of this drill's expected alerts still
+        active when the wait ran out."""
+        rules = drill.expected if self.enforce_bound else DRILL_RULES
+        keep = max((p.keep_firing_for for r in drill.expected if (p := self.stack.params(r)) is not None), default=0)
         limit = MARGIN + self.stack.api_window() + 4 * self.stack.evaluation_interval()
-        quiet = self._until(lambda: True if self._active(DRILL_RULES) == [] else None, limit)
+        if self.enforce_bound:
+            limit += keep
+        quiet = self._until(lambda: True if self._active(rules) == [] else None, limit)
         if quiet:
             return []
         active = self._active(DRILL_RULES) or []
@@ -102,6 +110,36 @@ class Runner:
                    + drill.extra_resolve)
         return fire, resolve
 
+    def bound(self, drill: Drill) -> tuple[float, str] | None:
+        """The detection bound, probe interval x 2 + the rule's `for` (the first expected rule's, in the mode
+        the stack is in) + one evaluation interval (the rule is judged that often), plus the time the signal's
+        window needs to cross the threshold at this fault's size when the drill names one; and how it was
+        computed."""
+        p = next((p for r in drill.expected if (p := self.stack.params(r)) is not None), None)
+        if p is None:
+            return None
+        interval = self.stack.probe_interval(drill.watches)
+        evaluation = self.stack.evaluation_interval()
+        fill = self.window_fill(drill)
+        text = f"2x{interval:g}+{p.for_:g}+{evaluation:g}" + (f"+{fill:g}" if fill else "")
+        return 2 * interval + p.for_ + evaluation + fill, text
+
+    def window_fill(self, drill: Drill) -> float:
+        """Seconds for a windowed signal to reach the threshold at the fault's size, traffic steady:
+        "api_window:<fraction>" or "api_window:<Rule>/<size>" (window x threshold / size), "seconds:<Rule>/<rate>"
+        (threshold / rate per second)."""
+        if not drill.window_fill:
+            return 0.0
+        kind, expr = drill.window_fill.split(":", 1)
+        base = self.stack.api_window() if kind == "api_window" else 1.0
+        if "/" in expr:
+            rule, size = expr.split("/")
+            p = self.stack.params(rule)
+            if p is None or p.threshold is None:
+                return 0.0
+            return round(base * p.threshold / float(size), 1)
+        return round(base * float(expr), 1)
+
     # -- one drill ----------------------------------------------------------------------------------------
     def run(self, drill: Drill) -> Row:
         row = Row(drill.name, " or ".join(drill.expected))
@@ -117,6 +155,10 @@ class Runner:
             self.say(f"{drill.name}: not run: {reason}")
             return row
         assert limits is not None
+        bound = self.bound(drill)
+        if bound is not None:
+            row.bound, row.bound_text = round(bound[0], 1), bound[1]
+            limits = (max(limits[0], bound[0] + MARGIN), limits[1])
         busy = self._wait_quiet(drill)
         if busy:
             row.note = f"{', '.join(busy)} was already active before the fault"
@@ -125,6 +167,13 @@ class Runner:
         return row
 
     def _drill(self, drill: Drill, fault: Fault, row: Row, fire_limit: float, resolve_limit: float) -> None:
+        try:
+            fault.prepare(self.stack)
+        except (MonitorGone, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            row.note = f"preparing the fault failed: {type(exc).__name__}: {exc}"
+            return
         start = self.log.mark()
         self.say(f"{drill.name}: {drill.summary}")
         t0 = time.time()
@@ -163,8 +212,12 @@ class Runner:
             self.say(f"{drill.name}: FAIL: {row.note}")
             return
         row.resolved_after = round(max(0.0, resolved[1].seen_at - t1), 1)
-        row.result = PASS
         row.note = "; ".join(n for n in (row.note, fault.note) if n)
+        if self.enforce_bound and row.bound is not None and row.fired_after > row.bound:
+            row.note = "; ".join(n for n in (f"fired after its bound of {row.bound:g}s", row.note) if n)
+            self.say(f"{drill.name}: FAIL: {row.note}")
+            return
+        row.result = PASS
         self.say(f"{drill.name}: resolved after {row.resolved_after:.1f}s: pass")
 
 
@@ -173,8 +226,10 @@ def _seconds(value: float | None) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
-    header = ("drill", "expected alert", "tier", "channel(s)", "fired after", "resolved after", "result", "note")
+    header = ("drill", "expected alert", "tier", "channel(s)", "fired after", "bound", "resolved after", "result",
+              "note")
     body = [(r.drill, r.alert, r.tier or "-", r.channels or "-", _seconds(r.fired_after),
+             f"{_seconds(r.bound)} ({r.bound_text})" if r.bound is not None else "-",
              _seconds(r.resolved_after), r.result, r.note) for r in rows]
     widths = [max(len(str(line[i])) for line in (header, *body)) for i in range(len(header) - 1)]
     lines = []

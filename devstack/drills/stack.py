@@ -35,7 +35,9 @@ from devstack.drills.drill_config import (
     REDIS_MAXMEMORY,
     RULE_OVERRIDES,
     drill_config,
+    shipped_drill_config,
 )
+from devstack.drills.frontend import FrontendServer
 from devstack.drills.loopback import check_config
 from devstack.drills.slow_page import SlowPage
 from devstack.drills.tls import LocalCA, SwappableTlsServer
@@ -58,9 +60,11 @@ class Process(Protocol):
     def stop(self) -> None: ...
 
 
-_PROCESS_LABEL = {"api": "the API", "redis": "Redis", "postgres": "PostgreSQL"}
-_KIND_TARGETS = {"http": "http", "tls": "http", "api_metrics": "api_metrics", "postgres": "postgres",
-                 "redis": "redis"}
+_PROCESS_LABEL = {"api": "the API", "redis": "Redis", "postgres": "PostgreSQL", "frontend": "the frontend"}
+_KIND_TARGETS = {"http": "http", "tls": "http", "frontend": "http", "api_metrics": "api_metrics",
+                 "postgres": "postgres", "redis": "redis", "backups": "backup", "synthetic": "synthetic",
+                 "journey": "journey"}
+_NAMED_TARGETS = {"tls": "drill-tls", "frontend": "frontend"}  # a drill watching one http target, by name
 
 
 @dataclass
@@ -92,6 +96,8 @@ class Stack:
             return "no redis target in the config"
         if need == catalog.API_METRICS and not self.config.targets.api_metrics:
             return "no api_metrics target in the config"
+        if need == catalog.BACKUP_DIR and not self.config.backups:
+            return "no backups target in the config"
         if need == catalog.TLS and self.tls is None:
             return "needs the drill's own local TLS target (run without --config)"
         if need in (catalog.FAULTS, catalog.HOLD_CONNECTION):
@@ -128,10 +134,16 @@ class Stack:
         return a.event_evaluation_interval if self.in_event() else a.evaluation_interval
 
     def probe_interval(self, kind: str) -> float:
-        """The slowest interval of the targets of this kind (30 s when there are none)."""
+        """The interval of the target a drill of this kind watches: ApiDown's for "http", the named one for
+        "tls" and "frontend", else the slowest of the targets of this kind (30 s when there are none)."""
         wanted = _KIND_TARGETS.get(kind, kind)
-        intervals = [t.effective_interval(self.in_event()) for t in self.config.all_targets() if t.kind == wanted]
-        return max(intervals, default=30.0)
+        name = _NAMED_TARGETS.get(kind)
+        if kind == "http":
+            rule = self.rule("ApiDown")
+            name = rule.labels.get("target") if rule is not None else None
+        targets = [t for t in self.config.all_targets() if t.kind == wanted]
+        named = [t for t in targets if t.name == name] or targets
+        return max((t.effective_interval(self.in_event()) for t in named), default=30.0)
 
     def api_window(self) -> float:
         return max((t.window for t in self.config.targets.api_metrics), default=0.0)
@@ -269,49 +281,64 @@ def _wait_ready(stack: Stack, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def own_stack(say: Say, work_dir: Path) -> Iterator[Stack]:
+def own_stack(say: Say, work_dir: Path, quick: bool = False) -> Iterator[Stack]:
     from devstack.monitor import MonitorServer
     from devstack.process import free_port
+    from devstack.shipped import stack_env
     from devstack.stack import PrivateStack, Seed
 
     with contextlib.ExitStack() as cleanup:  # unwinds in reverse: monitor, traffic, TLS, API, Redis, PostgreSQL
         private = cleanup.enter_context(PrivateStack(
             seed=Seed(SEED_ATTENDEES, SEED_PASSWORD, SYNTHETIC_PASSWORD), redis_maxmemory=REDIS_MAXMEMORY,
             faults=True, api_env={"TRUSTED_PROXY_HEADER": "x-forwarded-for", "DB_POOL_MAX": str(DB_POOL_MAX)},
-            log_dir=work_dir, backup_dir=work_dir / BACKUP_DIR))
+            log_dir=work_dir, backup_dir=work_dir / BACKUP_DIR if quick else work_dir / "backups"))
         pg, redis, api = private.postgres, private.redis, private.api
         tls = SwappableTlsServer(LocalCA(work_dir / "tls"), days=90).start()
         cleanup.callback(tls.stop)
         page = SlowPage().start()
         cleanup.callback(page.stop)
+        frontend = FrontendServer()
+        frontend.start()
+        cleanup.callback(frontend.stop)
         traffic = _TrafficThread(api.url)
         cleanup.callback(traffic.stop)
         traffic.start()
 
         port = free_port()
         config_path = work_dir / "drill-monitor.yml"
-        data = drill_config(api_url=api.url, tls_url=tls.url, ca_file=tls.ca.ca_file, work_dir=work_dir,
-                            monitor_port=port, synthetic_password=SYNTHETIC_PASSWORD, page_url=page.url)
-        config_path.write_text(_config_header() + yaml.safe_dump(data, sort_keys=False))
-        env = {ENV_DSN: pg.url, ENV_REDIS: redis.url}
+        if quick:
+            data = drill_config(api_url=api.url, tls_url=tls.url, ca_file=tls.ca.ca_file, work_dir=work_dir,
+                                monitor_port=port, synthetic_password=SYNTHETIC_PASSWORD, page_url=page.url)
+            config_path.write_text(_config_header() + yaml.safe_dump(data, sort_keys=False))
+            env = {ENV_DSN: pg.url, ENV_REDIS: redis.url}
+        else:
+            data = shipped_drill_config(tls_url=tls.url, ca_file=tls.ca.ca_file)
+            config_path.write_text(SHIPPED_HEADER + yaml.safe_dump(data, sort_keys=False))
+            env = stack_env(private.env(), work_dir, port, frontend_url=frontend.url)
         monitor = MonitorServer(config_path, port, env=env, log_dir=str(work_dir))
         cleanup.callback(monitor.stop)
         monitor.start()
         config = load_config(config_path, environ={**os.environ, **env})
         stack = Stack(config=config, monitor_url=monitor.url,
-                      notifications=Path(data["alerting"]["notifications_file"]), api_url=api.url,
+                      notifications=Path(config.alerting.notifications_file), api_url=api.url,
                       dsn=pg.url, redis_url=redis.url,
-                      controls={"api": api, "redis": redis, "postgres": pg}, tls=tls, page=page,
+                      controls={"api": api, "redis": redis, "postgres": pg, "frontend": frontend}, tls=tls,
+                      page=page,
                       monitor_pid=lambda: monitor.pid)
         say(f"PostgreSQL {pg.url} pid {pg.pid}\nRedis      {redis.url} pid {redis.pid} (maxmemory {REDIS_MAXMEMORY})\n"
-            f"API        {api.url} pid {api.pid}\nTLS target {tls.url}\n"
+            f"API        {api.url} pid {api.pid}\nTLS target {tls.url}\nfrontend   {frontend.url}\n"
             f"monitor    {monitor.url} pid {monitor.pid}\nconfig     {config_path}\n"
             f"notifications {stack.notifications} (no channels configured: each notification is printed in the "
             "monitor's log and appended there; the table shows the channels the routing chose)\n"
             f"logs       {work_dir}")
-        _wait_ready(stack, timeout=90)
+        _wait_ready(stack, timeout=90 if quick else 240)
         say("stack ready")
         yield stack
+
+
+SHIPPED_HEADER = ("# Written by `converge-monitor drill` (devstack/drills/drill_config.py): monitor.yml as shipped,\n"
+                  "# its event window moved to include today, plus the local https target for the certificate "
+                  "drill.\n")
 
 
 def _config_header() -> str:

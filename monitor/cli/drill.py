@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from devstack.drills.catalog import BY_NAME, DRILLS
+from devstack.drills.catalog import BY_NAME, DRILLS, QUICK_DRILLS, SHIPPED_DRILLS
 from monitor.config import ConfigError
 from monitor.core.commands import EXIT_OK, EXIT_USAGE, Command, config_file
 
@@ -36,6 +36,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the drill's stack keeps its config, logs and state (default: a new temporary "
                              "directory, removed when every drill passed)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    parser.add_argument("--quick", action="store_true",
+                        help="the drill's own stack on a tuned config (`for` of seconds, 1 s probes) for tests; "
+                             "by default the shipped rules, thresholds and `for` durations run, in event mode")
 
 
 def _say(line: str) -> None:
@@ -68,21 +71,26 @@ def _interrupts_unwind_once() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def select(names: Sequence[str]) -> list[str]:
-    """The drills to run, in catalog order; raises ValueError naming an unknown drill."""
+def select(names: Sequence[str], quick: bool = False) -> list[str]:
+    """The drills to run (of the mode's set), in catalog order; raises ValueError naming an unknown drill."""
+    available = QUICK_DRILLS if quick else SHIPPED_DRILLS
     if "all" in names:
-        return [d.name for d in DRILLS]
+        return [d.name for d in available]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         raise ValueError(f"unknown drill {unknown[0]!r}; choose from: {', '.join(BY_NAME)} or all")
-    return [d.name for d in DRILLS if d.name in names]
+    other = [n for n in names if BY_NAME[n] not in available]
+    if other:
+        where = "only without --quick" if quick else "only with --quick"
+        raise ValueError(f"drill {other[0]!r} runs {where}")
+    return [d.name for d in available if d.name in names]
 
 
-def _run_all(stack: Stack, names: list[str], rows: list[Row]) -> None:
+def _run_all(stack: Stack, names: list[str], rows: list[Row], quick: bool) -> None:
     """Append one row per drill to `rows` (kept when the run is interrupted)."""
     from devstack.drills.runner import FAIL, MonitorGone, Row, Runner
 
-    runner = Runner(stack, _say)
+    runner = Runner(stack, _say, enforce_bound=not quick)
     for name in names:
         try:
             rows.append(runner.run(BY_NAME[name]))
@@ -96,7 +104,8 @@ def drill(args: argparse.Namespace) -> int:
     from devstack.drills.stack import new_work_dir
 
     try:
-        names = select(args.names)
+        # A config's stack is drilled as that config says: the quick set of drills, its own timing.
+        names = select(args.names, bool(getattr(args, "quick", False)) or config_file(args) is not None)
     except ValueError as exc:
         print(f"converge-monitor drill: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -119,9 +128,10 @@ def _drill(args: argparse.Namespace, names: list[str], work_dir: Path) -> int:
     rows: list[Row] = []
     try:
         with _interrupts_unwind_once():
-            stack_cm = external_stack(path, _say, work_dir) if path else own_stack(_say, work_dir)
+            quick = bool(getattr(args, "quick", False))
+            stack_cm = external_stack(path, _say, work_dir) if path else own_stack(_say, work_dir, quick)
             with stack_cm as stack:
-                _run_all(stack, names, rows)
+                _run_all(stack, names, rows, quick or bool(path))
     except KeyboardInterrupt:
         if rows:
             print(to_json(rows) if args.json else render_table(rows))
