@@ -3,9 +3,13 @@
 One run: find the newest dump in `directory` (probes/backup.py's rule: newest regular file matching
 `pattern`), create the scratch database on the server of `scratch_dsn` (marked with a comment, so the
 check only ever drops a database it created), `pg_restore --exit-on-error` the dump into it, compare it
-with the source database (every table of the source present; the key tables' row counts within
-`row_tolerance`), and drop it again, whatever happened. The target refuses a scratch database that is
-the source (monitor/core/targets.py), and a scratch database that exists without our mark is left alone.
+with what the dump should hold, and drop it again, whatever happened. What it should hold: the tables and
+row counts `python -m app backup` recorded at dump time in `<dump>.counts.json` (every table present, the key
+tables' counts exact), so a database that grows fast during the event does not fail a healthy dump; for a dump
+without that file (older dumps, other tools), the live source database (every table present, the key tables'
+counts within `row_tolerance`). The details say which (`rows_compared_with`). The target refuses a scratch
+database that is the source (monitor/core/targets.py), and a scratch database that exists without our mark is
+left alone.
 
 Signals: backup_restore_success, backup_restore_seconds (pg_restore's wall time, against the RTO),
 backup_restore_age_seconds (the dump's age, against the RPO), backup_restore_tables_missing,
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import os
 import shutil
 import time
@@ -37,6 +42,7 @@ from probes.proc import TIMEOUT_SHARE, describe_exit, run_command
 
 KIND = "backup_restore"
 MARK = "converge-monitor restore check scratch database"
+COUNTS_SUFFIX = ".counts.json"  # app/backup.py's sidecar: {"rows": {"schema.table": rows}} at dump time
 _CONNECT_TIMEOUT = 10
 _TABLES = sql.SQL("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                   "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -103,6 +109,24 @@ async def _table_counts(dsn: str, dbname: str | None, key_tables: list[str]) -> 
     return tables, counts
 
 
+def recorded_counts(dump: Path) -> dict[str, int] | None:
+    """The row counts recorded next to the dump ({schema.table: rows}); None when it has none (older dumps)."""
+    sidecar = dump.with_name(dump.name + COUNTS_SUFFIX)
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RestoreFailure(f"the row counts recorded with {dump.name} ({sidecar.name}) are unreadable: "
+                             f"{type(exc).__name__}") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0
+                                             for k, v in rows.items()):
+        raise RestoreFailure(f"the row counts recorded with {dump.name} ({sidecar.name}) are not "
+                             '{"rows": {"schema.table": count}}')
+    return rows
+
+
 async def _create_scratch(admin: psycopg.AsyncConnection[Any], name: str) -> None:
     row = await (await admin.execute(
         "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,))).fetchone()
@@ -143,23 +167,30 @@ async def _restore(target: BackupRestoreTarget, dump: Path, result: _Result, dea
     if done.returncode != 0:
         result.details["stderr_tail"] = [scrub_secrets(line, scratch_dsn) for line in done.stderr_tail(5)]
         raise RestoreFailure(f"restore of {dump.name} failed: {describe_exit(done, 'pg_restore', budget)}")
-    source_tables, source_counts = await _table_counts(source_dsn, None, target.key_tables)
+    recorded = recorded_counts(dump)
+    if recorded is None:  # a dump without recorded counts: the live source, which may have grown since
+        source_tables, source_counts = await _table_counts(source_dsn, None, target.key_tables)
+        basis, tolerance = "the live source database (no counts recorded with the dump)", target.row_tolerance
+    else:
+        source_tables = set(recorded)
+        source_counts = {name: recorded[f"public.{name}"] for name in target.key_tables if f"public.{name}" in recorded}
+        basis, tolerance = "the counts recorded at dump time", 0.0
     restored_tables, restored_counts = await _table_counts(scratch_dsn, target.scratch_database, target.key_tables)
     missing = sorted(source_tables - restored_tables)
     result.tables_missing = float(len(missing))
     deviations = {name: abs(restored_counts.get(name, 0) - count) / max(count, 1)
                   for name, count in source_counts.items()}
     result.deviation = max(deviations.values(), default=0.0)
-    result.details.update({"tables_restored": len(restored_tables), "rows_source": source_counts,
-                           "rows_restored": restored_counts})
+    result.details.update({"tables_restored": len(restored_tables), "rows_compared_with": basis,
+                           "rows_source": source_counts, "rows_restored": restored_counts})
     if missing:
         result.details["missing_tables"] = missing[:20]
         raise RestoreFailure(f"the restored copy of {dump.name} lacks {len(missing)} table(s): "
                              f"{', '.join(missing[:5])}")
-    off = sorted(name for name, d in deviations.items() if d > target.row_tolerance)
+    off = sorted(name for name, d in deviations.items() if d > tolerance)
     if off:
-        raise RestoreFailure(f"row counts of {', '.join(off)} in the restored copy of {dump.name} differ from the "
-                             f"source by more than {target.row_tolerance:.0%}")
+        raise RestoreFailure(f"row counts of {', '.join(off)} in the restored copy of {dump.name} differ from "
+                             f"{basis}" + (f" by more than {tolerance:.0%}" if tolerance else ""))
 
 
 async def _check(target: BackupRestoreTarget, now: float) -> _Result:

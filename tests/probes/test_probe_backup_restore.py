@@ -4,6 +4,7 @@ database, restored by pg_restore into a scratch database on the private PostgreS
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -52,7 +53,57 @@ def test_app_backup_restores_and_checks_out(pg: PrivatePostgres, seeded_db: str,
     assert obs["backup_restore_age_seconds"].value is not None and obs["backup_restore_age_seconds"].value < 600
     details = obs["backup_restore_success"].details
     assert details["rows_source"]["attendees"] == details["rows_restored"]["attendees"] > 0
+    assert details["rows_compared_with"] == "the counts recorded at dump time"
     assert SCRATCH not in _databases(pg)  # dropped again
+
+
+GROWTH = "restore check growth"
+
+
+def _send_messages(database_url: str, count: int) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO messages (sender_id, recipient_id, body) SELECT a.id, b.id, %s "
+                     "FROM attendees a JOIN attendees b ON b.id <> a.id LIMIT %s", (GROWTH, count))
+
+
+def test_a_healthy_dump_passes_while_the_event_grows_the_source(pg: PrivatePostgres, seeded_db: str,
+                                                                 tmp_path: Path) -> None:
+    try:
+        _send_messages(seeded_db, 40)
+        run_app(seeded_db, "backup", "--dir", str(tmp_path))
+        assert len(list(tmp_path.glob("*.dump.counts.json"))) == 1
+        _send_messages(seeded_db, 20)  # the event: 50% more messages since the dump was taken
+        obs = _run(_target(pg, seeded_db, tmp_path))
+    finally:
+        with psycopg.connect(seeded_db, autocommit=True) as conn:
+            conn.execute("DELETE FROM messages WHERE body = %s", (GROWTH,))
+    ok = obs["backup_restore_success"]
+    assert ok.value == 1, ok
+    assert ok.details["rows_restored"]["messages"] == ok.details["rows_source"]["messages"] == 40
+    assert obs["backup_restore_row_deviation_ratio"].value == 0
+    assert not fires_when_held("BackupRestoreFailed", obs.values(), in_event=True, interval=1200)
+
+
+def test_a_restored_table_short_of_its_recorded_rows_fails(pg: PrivatePostgres, seeded_db: str,
+                                                            tmp_path: Path) -> None:
+    run_app(seeded_db, "backup", "--dir", str(tmp_path))
+    sidecar = next(tmp_path.glob("*.dump.counts.json"))
+    recorded = json.loads(sidecar.read_text())
+    recorded["rows"]["public.messages"] += 1  # the dump holds one message fewer than were there when it was taken
+    sidecar.write_text(json.dumps(recorded))
+    obs = _run(_target(pg, seeded_db, tmp_path))
+    ok = obs["backup_restore_success"]
+    assert ok.value == 0 and "messages" in (ok.error or "") and "recorded at dump time" in (ok.error or ""), ok
+    assert (obs["backup_restore_row_deviation_ratio"].value or 0) > 0
+    assert SCRATCH not in _databases(pg)
+    assert fires_when_held("BackupRestoreFailed", obs.values(), in_event=True, interval=1200)
+
+
+def test_unreadable_recorded_counts_fail_the_check(pg: PrivatePostgres, seeded_db: str, tmp_path: Path) -> None:
+    run_app(seeded_db, "backup", "--dir", str(tmp_path))
+    next(tmp_path.glob("*.dump.counts.json")).write_text('{"rows": {"public.messages": ')  # cut off
+    ok = _run(_target(pg, seeded_db, tmp_path))["backup_restore_success"]
+    assert ok.value == 0 and "unreadable" in (ok.error or ""), ok
 
 
 def test_corrupted_dump_fails_the_restore(pg: PrivatePostgres, seeded_db: str, tmp_path: Path) -> None:
@@ -78,6 +129,7 @@ def test_dump_missing_a_table_fails_the_integrity_check(pg: PrivatePostgres, see
     assert ok.value == 0 and "public.messages" in (ok.error or ""), ok
     assert obs["backup_restore_tables_missing"].value == 1
     assert ok.details["missing_tables"] == ["public.messages"]
+    assert ok.details["rows_compared_with"].startswith("the live source database")  # pg_dump records no counts
     assert fires_when_held("BackupRestoreFailed", obs.values(), in_event=False, interval=3600)
 
 
