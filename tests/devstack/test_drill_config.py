@@ -11,7 +11,7 @@ import yaml
 
 from devstack.drills.catalog import QUICK_DRILLS, SHIPPED_DRILLS
 from devstack.drills.drill_config import TLS_TARGET, shipped_drill_config
-from devstack.drills.faults import make_fault
+from devstack.drills.faults_more import make_fault  # the runner's: every drill's fault
 from devstack.shipped import stack_env
 from monitor.config import load_config
 from tests.support.shipped import shipped_config
