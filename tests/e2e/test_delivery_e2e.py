@@ -80,6 +80,9 @@ def test_sigkill_mid_incident_loses_and_duplicates_nothing(redis_fault: PrivateR
         time.sleep(2)
         redis_fault.stop()
         wait_for(lambda: receivers.seen("firing"), 15, "RedisDown firing at every receiver")
+        # Killed once the sends are recorded: a kill between a receiver's accept and that record resends (the
+        # at-least-once window the README states); every kill below lands mid-incident, outside that window.
+        wait_for(lambda: recorded_sent(monitor, ("slack", "sms", "email")), 10, "the firing sends recorded")
         for pause in (0.3, 1.1, 0.7):  # killed at different moments of the incident, restarted each time
             time.sleep(pause)
             sigkill(monitor)
@@ -87,6 +90,7 @@ def test_sigkill_mid_incident_loses_and_duplicates_nothing(redis_fault: PrivateR
         time.sleep(3)
         redis_fault.start()
         wait_for(lambda: receivers.seen("resolved"), 20, "RedisDown resolved at every receiver")
+        wait_for(lambda: recorded_sent(monitor, ("slack", "sms", "email")), 10, "the resolve sends recorded")
         sigkill(monitor)
         monitor.start()
         time.sleep(3)  # anything sent twice would arrive now
