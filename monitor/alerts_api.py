@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
 from alerts.ack import check_bearer
 from alerts.alertmanager import PayloadError, from_webhook
@@ -105,18 +105,24 @@ def rule_table(service: AlertService) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json", by_alias=True) for r in service.engine.rules]
 
 
+def require_bearer(authorization: str | None, token: SecretStr | None) -> None:
+    """The write endpoints' check (alerts, silences, ack, deploys): 403 when writes are off, 401 without a
+    bearer token, 403 with a wrong one."""
+    if token is None:
+        raise HTTPException(403, "write endpoints are disabled: set server.api_token in the config")
+    verdict = check_bearer(authorization, token)
+    if verdict == "missing":
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    if verdict == "wrong":
+        raise HTTPException(403, "wrong bearer token")
+
+
 def alerts_router(service: AlertService) -> APIRouter:
     router = APIRouter(prefix="/api")
     token = service.config.server.api_token
 
     def authorize(authorization: str | None) -> None:
-        if token is None:
-            raise HTTPException(403, "write endpoints are disabled: set server.api_token in the config")
-        verdict = check_bearer(authorization, token)
-        if verdict == "missing":
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        if verdict == "wrong":
-            raise HTTPException(403, "wrong bearer token")
+        require_bearer(authorization, token)
 
     # Every handler that reads or changes the alert state is async: it runs on the event loop, between
     # two alert cycles (which run there too), never in a worker thread in the middle of one.

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from pydantic import SecretStr as Secret
 
-from alerts.ack import check_bearer
-from monitor.alerts_api import ERRORS
+from monitor.alerts_api import ERRORS, require_bearer
 from monitor.deploys import DeployError, DeployWatch, open_window, record_deploy
 from monitor.request_body import bounded_body
 
@@ -23,16 +22,6 @@ class DeployBody(BaseModel):
     by: str = Field("api", max_length=100)
     note: str = Field("", max_length=500)
     at: float | None = Field(None, ge=0, le=1e11)  # default: now
-
-
-def require_bearer(authorization: str | None, token: Secret | None) -> None:
-    if token is None:
-        raise HTTPException(403, "write endpoints are disabled: set server.api_token in the config")
-    verdict = check_bearer(authorization, token)
-    if verdict == "missing":
-        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    if verdict == "wrong":
-        raise HTTPException(403, "wrong bearer token")
 
 
 def deploys_router(watch: DeployWatch, token: Secret | None, keep: int,
