@@ -150,7 +150,7 @@ class AlertEngine:
             hold = fire if when_unknown \
                 else not nothing and (value is None or op(value, p.clear_threshold))  # type: ignore[misc]
             hold = hold and guarded
-            self._firing(rule, alert, value, hold, p.threshold, p.keep_firing_for, now, out)
+            self._firing(rule, alert, value, hold, p.threshold, p.keep_firing_for, now, out, fire)
 
     # -- state changes -------------------------------------------------------------------------------
     def _start(self, rule: Rule, key: SeriesKey, obs: Observation, previous: Alert | None, value: float | None,
@@ -190,8 +190,10 @@ class AlertEngine:
             out.append(Transition(_copy(alert), State.PENDING, State.FIRING, now))
 
     def _firing(self, rule: Rule, alert: Alert, value: float | None, hold: bool, threshold: float | None,
-                keep_firing_for: float, now: float, out: list[Transition]) -> None:
-        self._update(rule, alert, value, threshold)
+                keep_firing_for: float, now: float, out: list[Transition], fire: bool = True) -> None:
+        # The summary keeps the last value that met the condition: an escalation sent while the alert is held
+        # (clear threshold, keep_firing_for) must not read "0/min unhandled exceptions"; `value` is the current.
+        self._update(rule, alert, value, threshold, summary=fire)
         if hold:
             if value is not None or rule.comparison == "unknown":
                 alert.last_true = now
@@ -202,10 +204,11 @@ class AlertEngine:
             out.append(Transition(_copy(alert), State.FIRING, State.RESOLVED, now))
 
     @staticmethod
-    def _update(rule: Rule, alert: Alert, value: float | None, threshold: float | None) -> None:
+    def _update(rule: Rule, alert: Alert, value: float | None, threshold: float | None, summary: bool = True) -> None:
         if value != alert.value or threshold != alert.threshold or not alert.summary:
             alert.value, alert.threshold = value, threshold
-            alert.summary = render(rule.summary, rule, alert.labels, value, threshold)
+            if summary or not alert.summary:
+                alert.summary = render(rule.summary, rule, alert.labels, value, threshold)
 
     def _expire(self, rule: Rule, now: float) -> None:
         active = self._alerts.get(rule.name)

@@ -449,3 +449,20 @@ def test_restore_drops_series_the_rule_no_longer_selects() -> None:
     moved = load_rules({"overrides": {"ApiDown": {"labels": {"target": "prod-health"}}}})
     assert _roundtrip(engine, moved).alerts() == []
     assert len(_roundtrip(engine, DEFAULT_RULES).alerts()) == 1
+
+
+def test_a_held_alert_keeps_the_value_that_fired_it_in_its_summary() -> None:
+    # The real-time soak's escalation read "ErrorSpike: 0/min unhandled exceptions": sent while keep_firing_for
+    # held the alert after the errors stopped. The summary says what fired it; `value` says what it is now.
+    rule = RULES["ErrorSpike"]
+    d = Driver([rule], rule.signal, series_labels(rule))
+    for step in range(0, 90, 5):
+        d.at(T0 + step, 13.0)
+    d.at(T0 + 95, 0.0)
+    d.at(T0 + 100, None)
+    alert = d.engine.alerts()[0]
+    assert alert.state is State.FIRING
+    assert alert.summary.startswith("13/min unhandled exceptions"), alert.summary
+    assert alert.value is None
+    d.at(T0 + 105, 30.0)  # firing again on a new value: the summary follows it
+    assert d.engine.alerts()[0].summary.startswith("30/min")
