@@ -13,7 +13,7 @@ Counted where a person would count it: the requests the recording receivers acce
 tier and state. The spec's outcome: no notification of any tier, except advisories that resolve; and no
 alert left firing at the end (the monitor's /api/alerts).
 
-Run: python -m bench.soak [--minutes 10] [--users 500] [--tail 120] [--quick]
+Run: python -m bench.soak [--minutes 10] [--users 500] [--tail 660] [--quick] [--keep]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def verdict(messages: list[dict[str, str]], firing_at_end: list[dict[str, Any]])
             "silent": not pages and not (fired - resolved) and not left}
 
 
-def run(users: int, minutes: float, tail: float, procs: int) -> dict[str, Any]:
+def run(users: int, minutes: float, tail: float, procs: int, keep: bool = False) -> dict[str, Any]:
     from devstack.monitor import MonitorServer
     from devstack.process import free_port
     from devstack.shipped import shipped_data, stack_env, write
@@ -154,7 +154,10 @@ def run(users: int, minutes: float, tail: float, procs: int) -> dict[str, Any]:
             alerts = httpx.get(f"{monitor.url}/api/alerts", timeout=10).json()["alerts"]
             messages = rec.accepted(rules)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep:
+            print(f"kept the stack's and the monitor's logs in {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     statuses = Counter(records["status"])
     report.update({
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "loadavg_after": os.getloadavg(),
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=2, help="generator processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="a 2-minute smoke run with 50 users (soak-quick.*)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the results files")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (the API's, monitor's logs)")
     parser.add_argument("--note", default="", help="what else ran on the machine, or anything a reader must know")
     args = parser.parse_args(argv)
     if args.quick:
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"benchmark": "soak", "machine": machine(), "note": NOTE, "run_note": args.note,
                               "settings": {"users": args.users, "minutes": args.minutes, "tail_s": args.tail,
                                            "config": "monitor.yml as shipped, event window on today"}}
-    report.update(run(args.users, args.minutes, args.tail, args.procs))
+    report.update(run(args.users, args.minutes, args.tail, args.procs, args.keep))
     write_results(args.out, "soak", args.quick, report, markdown(report))
     return 0 if report["verdict"]["silent"] else 1
 
