@@ -111,7 +111,7 @@ def drill_config(*, api_url: str, tls_url: str, ca_file: Path, work_dir: Path, m
                          "email": "synthetic-monitor@converge.test", "password": synthetic_password,
                          "peer_email": "synthetic-peer@converge.test", "peer_password": synthetic_password,
                          "peer_qr_code": "CNV-SYNTHETIC-PEER"}],
-            # The slow-page drill's page (devstack/drills/slow_page.py); the API's own pages answer JSON.
+            # The slow-page drill's page (devstack/drills/page.py); the API's own pages answer JSON.
             "browser": [{"name": "drill-page", "url": page_url or f"{api_url}/v1/ping", "interval": BROWSER_INTERVAL,
                          "event_interval": BROWSER_INTERVAL, "timeout": BROWSER_INTERVAL}],
         },

@@ -37,9 +37,8 @@ from devstack.drills.drill_config import (
     drill_config,
     shipped_drill_config,
 )
-from devstack.drills.frontend import FrontendServer
 from devstack.drills.loopback import check_config
-from devstack.drills.slow_page import SlowPage
+from devstack.drills.page import PageServer
 from devstack.drills.tls import LocalCA, SwappableTlsServer
 from monitor.config import Config, load_config
 
@@ -77,7 +76,7 @@ class Stack:
     redis_url: str | None = None
     controls: dict[str, Process] = field(default_factory=dict)
     tls: SwappableTlsServer | None = None
-    page: SlowPage | None = None  # the slow-page drill's page (own stack only)
+    page: PageServer | None = None  # the slow-page drill's page (own stack only)
     monitor_pid: Callable[[], int | None] | None = None  # set when the drill runs the monitor
     _faults_answer: dict[str, Any] | str | None = None
 
@@ -295,10 +294,9 @@ def own_stack(say: Say, work_dir: Path, quick: bool = False) -> Iterator[Stack]:
         pg, redis, api = private.postgres, private.redis, private.api
         tls = SwappableTlsServer(LocalCA(work_dir / "tls"), days=90).start()
         cleanup.callback(tls.stop)
-        page = SlowPage().start()
+        page = PageServer().start()
         cleanup.callback(page.stop)
-        frontend = FrontendServer()
-        frontend.start()
+        frontend = PageServer().start()
         cleanup.callback(frontend.stop)
         traffic = _TrafficThread(api.url)
         cleanup.callback(traffic.stop)
