@@ -55,7 +55,7 @@ class PrivatePostgres:
             cmd = ["runuser", "-u", self._as_user, "--", *cmd]
         return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
-    def _bin(self, name: str) -> str:
+    def bin(self, name: str) -> str:
         return os.path.join(self.bindir, name)
 
     def init(self) -> None:
@@ -67,7 +67,7 @@ class PrivatePostgres:
             for p in (self.base_dir, self.socket_dir):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(self._bin("initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", self.user,
+            self._run(self.bin("initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", self.user,
                       "-E", "UTF8", "--no-sync")
             with open(self.data_dir / "postgresql.conf", "a") as conf:
                 conf.write(
@@ -84,7 +84,7 @@ class PrivatePostgres:
     def start(self) -> None:
         if not (self.data_dir / "PG_VERSION").exists():
             self.init()
-        res = self._run(self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+        res = self._run(self.bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
                         "-w", "-t", "30", "start", check=False)
         if res.returncode != 0:
             log = self.log_file.read_text() if self.log_file.exists() else ""
@@ -106,7 +106,7 @@ class PrivatePostgres:
         """pg_dump of the database in custom format, written to `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as out:
-            subprocess.run([self._bin("pg_dump"), "-Fc", self.url], check=True, stdout=out)
+            subprocess.run([self.bin("pg_dump"), "-Fc", self.url], check=True, stdout=out)
 
     @property
     def pid(self) -> int | None:
@@ -124,7 +124,7 @@ class PrivatePostgres:
         pid = self.pid
         if pid is None or not pid_alive(pid):
             return
-        self._run(self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop",
+        self._run(self.bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop",
                   check=False)
         if pid_alive(pid):  # pg_ctl gave up: stop it by PID
             os.kill(pid, 9)

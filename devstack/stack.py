@@ -22,7 +22,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +54,10 @@ class Seed:
                 "--synthetic-password", self.synthetic_password]
 
 
-def run_app(database_url: str, *args: str) -> str:
+def run_app(database_url: str, *args: str, env: dict[str, str] | None = None) -> str:
     """`python -m app ARGS` against `database_url`, to completion: what it printed, or AppCommandError."""
-    res = subprocess.run([sys.executable, "-m", "app", *args], env={**os.environ, "DATABASE_URL": database_url},
+    res = subprocess.run([sys.executable, "-m", "app", *args],
+                         env={**os.environ, **(env or {}), "DATABASE_URL": database_url},
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
         out = (res.stdout + res.stderr).strip()
@@ -71,8 +71,8 @@ class PrivateStack:
     Knobs: which parts (`postgres`, `redis`, `api`); their ports (None: a free one); `seed` (None: `Seed()`);
     `redis_maxmemory`; the API's `workers`, `faults` (CONVERGE_FAULTS=1: PUT /internal/faults) and any
     other environment in `api_env` (JWT_SECRET, TRUSTED_PROXY_HEADER, DB_POOL_MAX, ...); `log_dir` for the
-    API's log (None: a temporary directory); `backup_dir`: a fresh pg_dump lands there once the database is
-    seeded, as a deployment's backup check expects; `echo`: print what migrate and seed print.
+    API's log (None: a temporary directory); `backup_dir`: a fresh `python -m app backup` lands there once the
+    database is seeded, as a deployment's backup check expects; `echo`: print what migrate and seed print.
     """
 
     def __init__(self, *, postgres: bool = True, redis: bool = True, api: bool = True, seed: Seed | None = None,
@@ -168,7 +168,10 @@ class PrivateStack:
                 if self.echo:
                     print(out, end="", flush=True)
             if self.backup_dir is not None:
-                pg.dump(self.backup_dir / f"converge-{time.strftime('%Y%m%d-%H%M%S')}.dump")
+                # The API's own backup, as a deployment makes it: the dump and the row counts of its snapshot,
+                # which the restore check compares with (a bare pg_dump has none: it would be compared with
+                # the live database, which an event's traffic moves away from it within minutes).
+                run_app(pg.url, "backup", "--dir", str(self.backup_dir), env={"PG_DUMP": pg.bin("pg_dump")})
             self._prepared = True
         return pg.url
 

@@ -4,6 +4,7 @@ port or directory behind. Real processes throughout."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +148,19 @@ def test_a_start_that_fails_stops_what_it_started(tmp_path: Path) -> None:
 def test_an_app_command_that_fails_says_why() -> None:
     with pytest.raises(AppCommandError, match=r"python -m app migrate.*database error"):
         run_app("postgresql://nobody@127.0.0.1:1/none", "migrate")
+
+
+def test_the_stacks_backup_is_the_apps_with_the_row_counts_of_its_snapshot(tmp_path: Path) -> None:
+    # The soak's stack dumped with a bare pg_dump: no counts beside it, so the restore check compared the dump
+    # with the live database, which the event's traffic had moved on from, and BackupRestoreFailed paged.
+    stack = PrivateStack(api=False, seed=Seed(2), backup_dir=tmp_path)
+    try:
+        stack.prepare_database()
+        with psycopg.connect(stack.postgres.url) as conn:
+            attendees = conn.execute("SELECT count(*) FROM attendees").fetchone()[0]
+    finally:
+        stack.stop()
+    dumps = list(tmp_path.glob("converge-*.dump"))
+    assert len(dumps) == 1 and dumps[0].stat().st_size > 0
+    counts = json.loads(dumps[0].with_name(dumps[0].name + ".counts.json").read_text())
+    assert counts["rows"]["public.attendees"] == attendees == 4
