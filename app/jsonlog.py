@@ -8,6 +8,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from app.redact import scrub_text
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -26,16 +28,17 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "environment": self.environment,
             "logger": record.name,
-            "message": record.getMessage(),
+            # uvicorn logs a websocket's path with its ?token=, and client addresses: scrubbed like Sentry's.
+            "message": scrub_text(record.getMessage()),
         }
         rid = request_id_var.get()
         if rid:
             entry["request_id"] = rid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = scrub_text(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = scrub_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
 
+from app.redact import FILTERED, scrub_text
 from app.settings import Settings
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _SENSITIVE_HEADERS = {"authorization", "cookie", "set-cookie", "x-forwarded-for", "x-real-ip",
                       "forwarded", "proxy-authorization", "x-api-key"}
 _DENY = {k.lower() for k in DEFAULT_DENYLIST + DEFAULT_PII_DENYLIST} | {"email", "password", "token"}
-FILTERED = "[Filtered]"
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return _BEARER.sub(r"\1 " + FILTERED, _IPV4.sub(FILTERED, _EMAIL.sub(FILTERED, value)))
+        return scrub_text(value)
     if isinstance(value, dict):
         return {k: FILTERED if str(k).lower() in _DENY else _scrub(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -90,6 +91,25 @@ def test_websocket_delivers_live_messages(api: ApiServer) -> None:
 
     received = asyncio.run(scenario())
     assert received["body"] == "live!" and received["recipient_id"] == receiver_id
+
+
+def test_the_api_log_keeps_no_access_token_nor_client_address(api: ApiServer) -> None:
+    # uvicorn logs a websocket's request line, ?token= and client address included (seen in the soak's log).
+    token = login(api.url, "attendee00008@converge.test")
+
+    async def scenario() -> None:
+        async with websockets.connect(api.url.replace("http://", "ws://") + f"/v1/ws?token={token}") as ws:
+            await ws.send("ping")
+            assert await asyncio.wait_for(ws.recv(), 5) == "pong"
+
+    asyncio.run(scenario())
+    deadline = time.monotonic() + 5
+    while "/v1/ws" not in api.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in api.logs().splitlines() if "/v1/ws" in line]
+    assert lines, "uvicorn logged no websocket request line"
+    assert all(token not in line and "token=[Filtered]" in line for line in lines), lines
+    assert not [line for line in lines if "127.0.0.1" in line], lines
 
 
 def test_websocket_rejects_a_bad_token(api: ApiServer) -> None:
