@@ -56,5 +56,6 @@ async def live(ws: WebSocket) -> None:
                 await t
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await pubsub.aclose()
-        with contextlib.suppress(RuntimeError):
+        # The client may be gone already (a phone losing signal): closing then is not an error of ours.
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await ws.close()

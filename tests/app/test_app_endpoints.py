@@ -112,6 +112,31 @@ def test_the_api_log_keeps_no_access_token_nor_client_address(api: ApiServer) ->
     assert not [line for line in lines if "127.0.0.1" in line], lines
 
 
+def test_a_client_that_vanishes_is_no_error_of_the_api(api: ApiServer) -> None:
+    # Phones drop off without a close frame; the soak's API logged "Exception in ASGI application" for each
+    # (a close sent to a socket already gone), which Sentry would report as errors.
+    token = login(api.url, "attendee00009@converge.test")
+    before = api.logs().count("Exception in ASGI application")
+
+    async def scenario() -> None:
+        for _ in range(5):
+            ws = await websockets.connect(api.url.replace("http://", "ws://") + f"/v1/ws?token={token}")
+            await ws.send("ping")
+            assert await asyncio.wait_for(ws.recv(), 5) == "pong"
+            ws.transport.abort()  # gone: no close frame
+        async with httpx.AsyncClient() as client:  # the API noticed each: none is counted as open any more
+            for _ in range(100):
+                metrics = (await client.get(f"{api.url}/metrics")).text
+                if "converge_websocket_connections 0.0" in metrics:
+                    break
+                await asyncio.sleep(0.05)
+            assert "converge_websocket_connections 0.0" in metrics
+
+    asyncio.run(scenario())
+    time.sleep(0.2)
+    assert api.logs().count("Exception in ASGI application") == before
+
+
 def test_websocket_rejects_a_bad_token(api: ApiServer) -> None:
     async def scenario() -> None:
         async with websockets.connect(api.url.replace("http://", "ws://") + "/v1/ws?token=bad") as ws:
