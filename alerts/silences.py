@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import re2  # type: ignore[import-untyped]
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from monitor.core.sections import Section
@@ -31,6 +32,10 @@ from monitor.core.timeutil import epoch
 MatchOp = Literal["=", "!=", "=~", "!~"]
 _LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 # name, op, value: the value may be double-quoted (with \" and \\ escapes) or bare to the end.
+# RE2, as Alertmanager's Go regexps: linear time whatever the pattern (a silence posted over the API cannot
+# stall the engine with catastrophic backtracking), and the same syntax, so a matcher means what it means there.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is raised and reported as a config/API error; no C++ log line
 _MATCHER = re.compile(rf'^\s*({_LABEL_NAME})\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*$', re.DOTALL)
 
 
@@ -61,7 +66,7 @@ class Matcher(BaseModel):
     value: str
     op: MatchOp = "="
 
-    _regex: re.Pattern[str] | None = PrivateAttr(None)
+    _regex: Any = PrivateAttr(None)  # an RE2 pattern
 
     @model_validator(mode="before")
     @classmethod
@@ -72,9 +77,10 @@ class Matcher(BaseModel):
     def _compile(self) -> Matcher:
         if self.op in ("=~", "!~"):
             try:
-                self._regex = re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"value {self.value!r} is not a valid regular expression: {exc}") from None
+                self._regex = re2.compile(self.value, _RE2_OPTIONS)
+            except re2.error as exc:
+                why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise ValueError(f"value {self.value!r} is not a valid regular expression: {why}") from None
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
