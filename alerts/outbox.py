@@ -15,19 +15,27 @@ sent once per channel, with the report's own text (Slack) or text and HTML mail 
 
 A channel that batches some tiers (email's low-tier digest) takes those rows into its digest buffer,
 persisted in the store, and mails the batch when it is due; a failed digest is kept and retried.
+
+A row's parts a receiver accepted are recorded in the row the moment each is accepted (RowProgress,
+the Progress a ResumableNotifier reports to): a text Twilio accepted for one of several people, a mail
+whose DATA the SMTP server accepted. A retry of the row, by this process or by the next one after a
+restart or a takeover, skips them, so a failure for the second person, a failing QUIT or a kill in
+between sends nothing twice. What is left is the moment between a receiver's accept and that record
+(one store write).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.dispatch import Notification
-from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, TimedNotifier
+from alerts.notifiers.base import DigestNotifier, DigestQueue, Notifier, ResumableNotifier, TimedNotifier
 from alerts.notifiers.outgoing import Outgoing
 from alerts.reports import can_carry_report, send_report
 from alerts.routing import RoutingConfig
@@ -38,6 +46,7 @@ from monitor.store import OutboxRow, Store
 
 log = logging.getLogger("converge.alerts.outbox")
 LOG_CHANNEL = "log"
+ACCEPTED = "accepted"  # the payload key of the parts of a row its receivers accepted (RowProgress)
 REMEMBER_REACHED = 10_000
 
 
@@ -67,6 +76,36 @@ def outbox_rows(note: Notification, text: str, configured: Collection[str]) -> l
     payload = {"notification": note.to_dict(), "text": text}
     channels = [LOG_CHANNEL, *(c for c in note.channels if c in configured)]
     return [OutboxRow(note.id, c, note.created_at, payload) for c in channels]
+
+
+class RowProgress:
+    """The notifiers' Progress for one row: the parts its receivers accepted, written to the row
+    (payload["accepted"]) the moment each one is. Called on the event loop (SMS) or from the SMTP
+    thread (email): hence the lock."""
+
+    def __init__(self, store: Store, row: OutboxRow) -> None:
+        self._store = store
+        self._id, self._channel = row.notification_id, row.channel
+        self._payload = dict(row.payload)
+        self._parts: list[str] = list(row.payload.get(ACCEPTED, []))
+        self._lock = threading.Lock()
+
+    def done(self, part: str) -> bool:
+        with self._lock:
+            return part in self._parts
+
+    def accepted(self, part: str) -> None:
+        with self._lock:
+            if part in self._parts:
+                return
+            self._parts.append(part)
+            self._payload[ACCEPTED] = list(self._parts)
+            try:
+                self._store.outbox_payload(self._id, self._channel, self._payload)
+            except Exception as exc:  # the send goes on: the row is still marked sent when it returns
+                log.warning("could not record that %s accepted part of %s: %s", self._channel, self._id,
+                            redact_text(f"{type(exc).__name__}: {exc}"),
+                            extra={"channel": self._channel, "notification": self._id})
 
 
 class FanOut:
@@ -161,7 +200,10 @@ class DeliveryWorker:
             self.store.outbox_update(row)
             self._count(row.channel, "digested")
             return True
-        return await self._send(row, now, notifier.send(Outgoing(note, row.payload["text"])), probed)
+        outgoing = Outgoing(note, row.payload["text"])
+        if isinstance(notifier, ResumableNotifier):  # it skips what its receivers accepted on an earlier attempt
+            return await self._send(row, now, notifier.resume(outgoing, RowProgress(self.store, row)), probed)
+        return await self._send(row, now, notifier.send(outgoing), probed)
 
     async def _send(self, row: OutboxRow, now: float, sending: Coroutine[Any, Any, None],
                     probed: set[str] | None) -> bool:
@@ -278,7 +320,9 @@ class DeliveryWorker:
             if channel in self.channels and ("report" not in row.payload or can_carry_report(self.channels[channel])):
                 if (row.notification_id, channel) not in self._handed:
                     self._handed.add((row.notification_id, channel))
-                    self.store.outbox_add([OutboxRow(row.notification_id, channel, now, row.payload)])
+                    # what the failing channel's receivers accepted is none of the next channel's progress
+                    payload = {k: v for k, v in row.payload.items() if k != ACCEPTED}
+                    self.store.outbox_add([OutboxRow(row.notification_id, channel, now, payload)])
                     self._count(row.channel, "fallback")
                     log.warning("%s handed to %s after attempt %d on %s", row.notification_id, channel,
                                 row.attempts, row.channel, extra=self._extra(row))

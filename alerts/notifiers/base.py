@@ -13,6 +13,12 @@ Every notifier sends (`Notifier`); the rest are capabilities only some have. Cod
     TextNotifier        Slack                                        the daily status report (plain text)
     RecipientNotifier   SMS                                          test-notify: who was texted (names only)
     AddressNotifier     email                                        test-notify: who was mailed
+    ResumableNotifier   SMS, email                                   the outbox: a retry skips what was accepted
+
+and one the other way round, what a ResumableNotifier is handed and reports to:
+
+    Progress            the outbox's RowProgress (kept in the row),  SMS (per phone number), email (the mail,
+                        LocalProgress (outgoing.py, one call only)   as soon as DATA was accepted, before QUIT)
 
 A new notifier is one module in this package that owns its channel model and implements `Notifier`
 (and `ChannelNotifier` when it is built from a `channels:` entry), plus the capabilities it has.
@@ -26,6 +32,16 @@ from typing import Any, Protocol, runtime_checkable
 from alerts.dispatch import Notification
 from alerts.notifiers.outgoing import Outgoing
 from alerts.oncall import Person
+
+
+@runtime_checkable
+class Progress(Protocol):
+    """The parts of one message its receivers already accepted (a ResumableNotifier reads and reports it).
+    Parts are short keys, never personal data (no phone numbers)."""
+
+    def done(self, part: str) -> bool: ...
+
+    def accepted(self, part: str) -> None: ...
 
 
 @runtime_checkable
@@ -121,6 +137,18 @@ class RecipientNotifier(Notifier, Protocol):
     the names (never the numbers)."""
 
     def recipients(self, note: Notification) -> list[Person]: ...
+
+
+@runtime_checkable
+class ResumableNotifier(Notifier, Protocol):
+    """A notifier whose send has parts a receiver accepts one by one (SMS: a text per person; email: the mail,
+    then QUIT). `resume` skips a part `progress` has `done` (an earlier attempt got it through, maybe before a
+    restart) and calls `progress.accepted(part)` the moment the receiver accepted it, before anything else can
+    fail. Implemented by SmsNotifier and EmailNotifier; the outbox resumes their rows with a Progress kept in
+    the row, so a retry, by this process or the next, never sends a part again. `send` is `resume` with a
+    fresh LocalProgress."""
+
+    async def resume(self, message: Outgoing, progress: Progress) -> None: ...
 
 
 @runtime_checkable

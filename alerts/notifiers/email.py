@@ -10,6 +10,11 @@ STARTTLS when configured (the certificate is verified, against ca_file if given)
 is set. The Message-ID is derived from the notification id, so a retried mail is recognisably the same
 mail. Connection trouble and 4xx replies are retryable; 5xx replies (bad credentials, refused
 recipients) are not.
+
+A mail is sent once the server accepted its DATA (250): that is recorded in the message's Progress right
+then, before QUIT, and whatever QUIT does afterwards (an error reply, a dropped connection, a timeout) is
+no failure. A retry of the notification, or the monitor after a restart, sees it recorded and mails
+nothing again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Literal
@@ -29,9 +34,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Notification
 from alerts.model import Tier
+from alerts.notifiers.base import Progress
 from alerts.notifiers.channel import ChannelBase
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber
-from alerts.notifiers.outgoing import Outgoing
+from alerts.notifiers.outgoing import LocalProgress, Outgoing
 from alerts.oncall import OnCallConfig
 from alerts.templates import AckLink, TemplateProblem, Templates, digest_context, message_context
 from monitor.core.targets import Duration
@@ -39,6 +45,7 @@ from monitor.core.targets import Duration
 log = logging.getLogger("converge.alerts.email")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s.<>]+$")
 _NAMED_EMAIL = re.compile(r"^\s*(?:\"?[^\"<>]*\"?\s*)?<([^<>]+)>\s*$")  # "Name <addr@example.org>"
+MAIL_PART = "mail"  # the progress key of a notification's one mail
 
 
 def email_address(value: str) -> str:
@@ -137,9 +144,17 @@ class EmailNotifier:
 
     # -- sending -------------------------------------------------------------------------------------------
     async def send(self, message: Outgoing) -> None:
-        await self.deliver(message.notification)
+        await self._deliver(message.notification, LocalProgress())
+
+    async def resume(self, message: Outgoing, progress: Progress) -> None:
+        await self._deliver(message.notification, progress)
 
     async def deliver(self, note: Notification, *, test: bool = False) -> None:
+        await self._deliver(note, LocalProgress(), test=test)
+
+    async def _deliver(self, note: Notification, progress: Progress, *, test: bool = False) -> None:
+        if progress.done(MAIL_PART):
+            return  # an earlier attempt's DATA was accepted (its QUIT failed, or the monitor died before QUIT)
         to = self.addresses(note)
         if not to:
             raise DeliveryError(self.name, "no recipient: set to: or give the on-call people an email",
@@ -148,7 +163,7 @@ class EmailNotifier:
         msg = self.compose("email", ctx, to, message_id=f"{note.id}.{self.name}")
         msg["X-Converge-Tier"] = str(note.tier)
         msg["X-Converge-Notification"] = note.id
-        await self._send(msg, to)
+        await self._send(msg, to, lambda: progress.accepted(MAIL_PART))
 
     async def send_digest(self, batch: Sequence[Notification]) -> None:
         """One mail with every notification of the batch, to `to` (or, without `to`, to the people named)."""
@@ -191,9 +206,10 @@ class EmailNotifier:
         msg.add_alternative(html + "\n", subtype="html")
         return msg
 
-    async def _send(self, msg: EmailMessage, to: list[str]) -> None:
+    async def _send(self, msg: EmailMessage, to: list[str], accepted: Callable[[], None] | None = None) -> None:
+        """Mail `msg`; `accepted` is called (in the SMTP thread) as soon as the server accepted the DATA."""
         try:
-            refused = await asyncio.to_thread(self._smtp, msg, [email_address(a) for a in to])
+            refused = await asyncio.to_thread(self._smtp, msg, [email_address(a) for a in to], accepted)
         except DeliveryError:
             raise
         except Exception as exc:
@@ -203,7 +219,7 @@ class EmailNotifier:
                         len(to), self.scrub(_text(str(next(iter(refused.values()), "")))),
                         extra={"channel": self.name, "refused": len(refused)})
 
-    def _smtp(self, msg: EmailMessage, to: list[str]) -> dict[str, Any]:
+    def _smtp(self, msg: EmailMessage, to: list[str], accepted: Callable[[], None] | None) -> dict[str, Any]:
         cfg = self.config
         context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.ssl or cfg.use_starttls else None
         server: smtplib.SMTP
@@ -211,7 +227,7 @@ class EmailNotifier:
             server = smtplib.SMTP_SSL(cfg.host, cfg.effective_port, timeout=cfg.timeout, context=context)
         else:
             server = smtplib.SMTP(cfg.host, cfg.effective_port, timeout=cfg.timeout)
-        with server:
+        try:
             server.ehlo()
             if cfg.use_starttls:
                 if not server.has_extn("starttls"):
@@ -221,7 +237,30 @@ class EmailNotifier:
                 server.ehlo()
             if cfg.username and cfg.password is not None:
                 server.login(cfg.username, cfg.password.get_secret_value())
-            return dict(server.send_message(msg, from_addr=email_address(cfg.sender), to_addrs=to))
+            refused = dict(server.send_message(msg, from_addr=email_address(cfg.sender), to_addrs=to))
+        except BaseException:
+            server.close()
+            raise
+        # The server took the mail (250 after DATA): recorded before QUIT, which can no longer make it a failure.
+        try:
+            if accepted is not None:
+                accepted()
+            self._quit(server)
+        finally:
+            server.close()
+        return refused
+
+    def _quit(self, server: smtplib.SMTP) -> None:
+        """QUIT after an accepted mail: an error reply, a dropped connection or a timeout is only logged."""
+        try:
+            code, reply = server.docmd("QUIT")
+        except (smtplib.SMTPException, OSError) as exc:
+            log.info("%s: the mail was accepted; QUIT failed: %s", self.name,
+                     self.scrub(f"{type(exc).__name__}: {exc}"), extra={"channel": self.name})
+            return
+        if code != 221:
+            log.info("%s: the mail was accepted; QUIT answered %s %s", self.name, code, self.scrub(_text(reply)),
+                     extra={"channel": self.name})
 
     def _error(self, exc: Exception) -> DeliveryError:
         where = f"{self.config.host}:{self.config.effective_port}"

@@ -7,16 +7,18 @@ characters outside GSM-7 (which would make it UCS-2, 70 characters a segment) ar
 nearest GSM-7 spelling, then the template's shorter levels are tried (level 0, 1, 2), and last the
 words before the ack link are cut so the link survives whole.
 
-One attempt per person per send. A notification is texted to each person once per process: when the
-outbox retries after a failure for the second person, the first is not texted again.
+One attempt per person per send. Each text Twilio accepted is recorded at once in the message's Progress
+(the outbox keeps it in the notification's row, keyed by a hash of the phone number): when the outbox
+retries after a failure for the second person, in this process or after a restart, the first is not
+texted again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,9 +26,10 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.dispatch import Notification
+from alerts.notifiers.base import Progress
 from alerts.notifiers.channel import ChannelBase, http_url
 from alerts.notifiers.errors import RAW_BODY, DeliveryError, Scrubber, http_status_error, redact_logs
-from alerts.notifiers.outgoing import Outgoing
+from alerts.notifiers.outgoing import LocalProgress, Outgoing
 from alerts.oncall import OnCallConfig, Person
 from alerts.templates import AckLink, TemplateProblem, Templates, message_context, short_link
 
@@ -35,7 +38,6 @@ TEMPLATE = "sms.txt.j2"
 LEVELS = 3
 SEGMENT = 160  # GSM-7 septets in one SMS
 MAX_BODY = 1600  # Twilio's limit for one message (it splits and rejoins longer ones)
-_REMEMBER = 10_000
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 # GSM 03.38: the basic set (one septet) and the extension table (two septets: escape + char).
@@ -144,7 +146,6 @@ class SmsNotifier:
         self.templates = templates
         self.oncall = oncall
         self.ack_link = ack_link
-        self._texted: OrderedDict[tuple[str, str], None] = OrderedDict()
         phones = [p.phone for p in oncall.people] if oncall else []
         self.scrub = Scrubber([config.auth_token, *phones])
         redact_logs(config.auth_token)
@@ -157,7 +158,10 @@ class SmsNotifier:
         return f"Twilio SMS from {self.config.from_number or self.config.messaging_service_sid}"
 
     async def send(self, message: Outgoing) -> None:
-        await self.deliver(message.notification)
+        await self._deliver(message.notification, LocalProgress())
+
+    async def resume(self, message: Outgoing, progress: Progress) -> None:
+        await self._deliver(message.notification, progress)
 
     def recipients(self, note: Notification) -> list[Person]:
         """The people named by the notification; with none named, the on-call primary at its time."""
@@ -183,6 +187,9 @@ class SmsNotifier:
             raise DeliveryError(self.name, str(exc), retryable=False) from None
 
     async def deliver(self, note: Notification, *, test: bool = False) -> None:
+        await self._deliver(note, LocalProgress(), test=test)
+
+    async def _deliver(self, note: Notification, progress: Progress, *, test: bool = False) -> None:
         people = self.recipients(note)
         if not people:
             raise DeliveryError(self.name, "no recipient: no on-call person with a phone is configured (oncall:)",
@@ -191,8 +198,8 @@ class SmsNotifier:
         done: list[str] = []
         async with httpx.AsyncClient(timeout=self.config.timeout, follow_redirects=False) as client:
             for person in people:
-                key = (note.id, person.name)
-                if key in self._texted:
+                part = phone_part(person)
+                if progress.done(part):
                     continue  # a retry after a failure for someone else: this person has it already
                 try:
                     await self._post(client, person, body)
@@ -200,10 +207,8 @@ class SmsNotifier:
                     if done:
                         exc.reason = exc.reason + f" (already sent to {', '.join(done)})"
                     raise
-                self._texted[key] = None
+                progress.accepted(part)  # recorded before the next person's request can fail
                 done.append(person.name)
-                while len(self._texted) > _REMEMBER:
-                    self._texted.popitem(last=False)
 
     async def _post(self, client: httpx.AsyncClient, person: Person, body: str) -> None:
         form = {"To": person.phone.get_secret_value(), "Body": body}
@@ -222,6 +227,11 @@ class SmsNotifier:
         error = _twilio_error(resp)
         raise http_status_error(self.name, resp.status_code, f"texting {person.name}" + (f": {error}" if error else ""),
                                 resp.headers.get("Retry-After"), self.scrub)
+
+
+def phone_part(person: Person) -> str:
+    """The progress key of a text to this person's number: a hash, so the store holds no phone number."""
+    return "to:" + hashlib.sha256(person.phone.get_secret_value().encode()).hexdigest()[:20]
 
 
 def _twilio_error(resp: httpx.Response) -> str:

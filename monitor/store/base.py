@@ -594,6 +594,16 @@ class Store(ABC):
             self._commit()
         return changed > 0
 
+    def outbox_payload(self, notification_id: str, channel: str, payload: Mapping[str, Any]) -> bool:
+        """Replace a pending row's payload (the outbox keeps in it what the receivers accepted so far), durably,
+        apart from outbox_update: recording progress never overwrites the row's status, nor the reverse."""
+        with self._tx():
+            changed = self._changes(self._sql(
+                "UPDATE outbox SET payload = ? WHERE notification_id = ? AND channel = ? AND status = 'pending'"),
+                (json.dumps(payload, default=str), notification_id, channel))
+            self._commit()
+        return changed > 0
+
     def outbox_all(self) -> list[OutboxRow]:
         with self._tx():
             rows = self._execute(self._sql(

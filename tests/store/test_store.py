@@ -70,6 +70,28 @@ def test_state_documents_survive_a_restart(make_store: Callable[[], Store]) -> N
     assert make_store().get_state("alerts") == {"a1": {"state": "resolved", "since": 12.5}}
 
 
+def test_a_rows_payload_progress_survives_a_restart_apart_from_its_status(make_store: Callable[[], Store]) -> None:
+    """What the receivers accepted (alerts/outbox.py keeps it in the payload) and the row's status are written
+    apart: neither overwrites the other, and a settled row is left as it is."""
+    from monitor.store.base import OutboxRow
+
+    store = make_store()
+    store.outbox_add([OutboxRow("n1", "sms", 1.0, {"text": "x"}), OutboxRow("n2", "sms", 2.0, {"text": "y"})])
+    assert store.outbox_payload("n1", "sms", {"text": "x", "accepted": ["to:a"]})
+    first, second = store.outbox_pending()
+    first.attempts, first.next_attempt, first.last_error = 1, 5.0, "HTTP 500"
+    first.payload = {"text": "x"}  # an older copy: outbox_update writes the status only
+    assert store.outbox_update(first)
+    second.status = "sent"
+    assert store.outbox_update(second)
+    assert not store.outbox_payload("n2", "sms", {"text": "y", "accepted": ["to:b"]})  # settled: left alone
+    store.close()
+    rows = {r.notification_id: r for r in make_store().outbox_all()}
+    assert (rows["n1"].payload, rows["n1"].attempts, rows["n1"].last_error) == (
+        {"text": "x", "accepted": ["to:a"]}, 1, "HTTP 500")
+    assert rows["n2"].payload == {"text": "y"}
+
+
 def disk_full(store: Store, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Every multi-row statement fails from now on, as on a full disk; returns the real one to put back."""
     real = store._executemany

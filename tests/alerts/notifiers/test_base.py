@@ -15,8 +15,10 @@ from alerts.notifiers.base import (
     DigestNotifier,
     DigestQueue,
     Notifier,
+    Progress,
     RecipientNotifier,
     ReportNotifier,
+    ResumableNotifier,
     TextNotifier,
     TimedNotifier,
 )
@@ -24,11 +26,13 @@ from alerts.notifiers.config import build_notifiers
 from alerts.notifiers.console import ConsoleNotifier
 from alerts.notifiers.email import EmailNotifier
 from alerts.notifiers.jsonl import JsonLinesNotifier
-from alerts.notifiers.outgoing import Outgoing
+from alerts.notifiers.outgoing import LocalProgress, Outgoing
 from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.sms import SmsNotifier
 from alerts.notifiers.webhook import WebhookNotifier
-from alerts.outbox import LOG_CHANNEL, FanOut
+from alerts.outbox import LOG_CHANNEL, FanOut, RowProgress
+from monitor.store import OutboxRow
+from monitor.store.sqlite import SqliteStore
 
 CHANNELS = {
     "slack": {"webhook_url": "https://hooks.example.org/services/T/B/secret"},
@@ -36,13 +40,15 @@ CHANNELS = {
     "email": {"host": "smtp.example.org", "from": "m@example.org", "to": ["team@example.org"]},
     "webhook": {"url": "https://hooks.example.org/alerts"},
 }
-CAPABILITIES: tuple[type, ...] = (DigestNotifier, ReportNotifier, TextNotifier, RecipientNotifier, AddressNotifier)
+CAPABILITIES: tuple[type, ...] = (DigestNotifier, ReportNotifier, TextNotifier, RecipientNotifier, AddressNotifier,
+                                  ResumableNotifier)
 # What each channel notifier is used through beyond sending: the outbox digests email's low tier, the daily
-# report goes to Slack as text and to email as HTML, test-notify names SMS's people and email's addresses.
+# report goes to Slack as text and to email as HTML, test-notify names SMS's people and email's addresses,
+# the outbox resumes SMS's and email's sends where an earlier attempt stopped.
 EXPECTED: dict[str, tuple[type, set[type]]] = {
     "slack": (SlackNotifier, {TextNotifier}),
-    "sms": (SmsNotifier, {RecipientNotifier}),
-    "email": (EmailNotifier, {DigestNotifier, ReportNotifier, AddressNotifier}),
+    "sms": (SmsNotifier, {RecipientNotifier, ResumableNotifier}),
+    "email": (EmailNotifier, {DigestNotifier, ReportNotifier, AddressNotifier, ResumableNotifier}),
     "webhook": (WebhookNotifier, set()),
 }
 
@@ -106,6 +112,18 @@ def test_the_email_digest_buffer_is_what_the_outbox_keeps(built: dict[str, Any])
     assert isinstance(email, DigestNotifier)
     assert_implements(email.digest_buffer(), DigestQueue)
     assert email.digest_buffer().interval == 3600.0
+
+
+def test_a_resumable_notifier_reports_to_the_outbox_s_row_or_a_local_progress(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
+    row = OutboxRow("n1", "sms", 0.0, {"text": "x"})
+    store.outbox_add([row])
+    for progress in (LocalProgress(), RowProgress(store, row)):
+        assert_implements(progress, Progress)
+        progress.accepted("to:1")
+        assert progress.done("to:1") and not progress.done("to:2")
+    assert RowProgress(store, store.outbox_pending()[0]).done("to:1")  # kept in the row: a restart reads it
+    store.close()
 
 
 def test_the_log_channel_notifiers_only_send(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -24,10 +26,21 @@ class Received:
 
 @dataclass
 class Inbox:
-    """aiosmtpd handler: keeps every accepted mail; `refuse_rcpt` answers RCPT with that reply instead."""
+    """aiosmtpd handler: keeps every accepted mail; `refuse_rcpt` answers RCPT with that reply instead;
+    `quit_reply` answers QUIT with that reply instead of 221; while `hold_quit` is not set QUIT goes
+    unanswered. `quit_seen` is set once a QUIT arrived."""
 
     mails: list[Received] = field(default_factory=list)
     refuse_rcpt: str | None = None
+    quit_reply: str | None = None
+    hold_quit: threading.Event | None = None
+    quit_seen: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quit_seen.set()
+        while self.hold_quit is not None and not self.hold_quit.is_set():
+            await asyncio.sleep(0.02)
+        return self.quit_reply or "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
         if self.refuse_rcpt:
