@@ -27,6 +27,7 @@ from alerts.routing import DEFAULTS as DEFAULT_ROUTES
 from alerts.routing import RoutingConfig
 from alerts.rules import Rule, RulesError, load_rules
 from alerts.silences import SilencesConfig
+from alerts.templates import Templates
 from monitor.config.env import substitute
 from monitor.config.loader import parse_yaml
 from monitor.config.problems import validation_problems
@@ -231,10 +232,22 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         raise ConfigError(source, sorted(problems, key=lambda p: p.line or 0))
     config = _resolve_paths(config, file.resolve().parent)
     missing = [Problem(format_loc(loc), message, doc.locate(loc)[1]) for loc, message in _missing_paths(config)]
+    if not missing:
+        at = ("alerting", "templates_dir")
+        missing = [Problem(format_loc(at), message, doc.locate(at)[1]) for message in _template_problems(config)]
     if missing:
         raise ConfigError(source, sorted(missing, key=lambda p: p.line or 0))
     config._source = file.resolve()
     return config
+
+
+def _template_problems(config: Config) -> list[str]:
+    """Every template of `templates_dir` rendered with a sample notification, as `run` would at each send:
+    one that does not parse or render is refused now, not when the first page of the event goes out."""
+    if config.alerting.templates_dir is None:
+        return []
+    zone = config.event.timezone if config.event else "UTC"
+    return Templates(config.alerting.templates_dir, zone).check()
 
 
 def _missing_paths(config: Config) -> list[tuple[Loc, str]]:

@@ -118,6 +118,9 @@ CORPUS: dict[str, tuple[str, str]] = {
                               "alerting.templates_dir"),
     "templates-dir-is-a-file": (replace("  max_reminders: 3", "  templates_dir: ./monitor.yml\n  max_reminders: 3"),
                                 "alerting.templates_dir"),
+    # a custom template run would fail to render at the first send: refused with the template's name
+    "template-broken": (replace("  max_reminders: 3", "  templates_dir: ./broken-templates\n  max_reminders: 3"),
+                        "alerting.templates_dir"),
     "ca-file-missing": (replace("      json_checks:", "      ca_file: ./certs/missing-ca.pem\n      json_checks:"),
                         "targets.http[0].ca_file"),
     "deps-report-missing": (replace("    mode: pip-audit", "    mode: report\n    report_file: ./var/audit.json"),
@@ -194,6 +197,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name].write_text(text, encoding="utf-8")
     # templates_dir: ./monitor.yml must name an existing file that is not a folder
     (folder / "monitor.yml").write_text(SHIPPED, encoding="utf-8")
+    (folder / "broken-templates").mkdir()
+    (folder / "broken-templates" / "sms.txt.j2").write_text("{{ alerts[0].no_such_field }} {% if %}\n")
     return out
 
 
