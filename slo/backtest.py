@@ -75,6 +75,9 @@ class GrowingCounts:
     def counts(self, start: float, end: float) -> Counts | None:
         return counts_between(self.ts, self.good, self.total, self.events, start, end)
 
+    def first_time(self) -> float | None:
+        return self.ts[0] if self.ts else None
+
 
 class _Sli:
     """One SLO's sources, fed observation by observation."""

@@ -133,6 +133,9 @@ class CountSeries:
         """
         return counts_between(self.timestamps, self.good, self.total, self.events, start, end)
 
+    def first_time(self) -> float | None:
+        return self.timestamps[0] if len(self.timestamps) else None
+
 
 def counts_between(ts: Sequence[float], good: Sequence[float], total: Sequence[float], events: bool,
                    start: float, end: float) -> Counts | None:
@@ -151,6 +154,10 @@ def counts_between(ts: Sequence[float], good: Sequence[float], total: Sequence[f
 
 class Countable(Protocol):
     def counts(self, start: float, end: float) -> Counts | None: ...
+
+    def first_time(self) -> float | None:
+        """Where the series' history begins (None without samples): before it the monitor saw nothing."""
+        ...
 
 
 BUCKET = 60.0  # the narrowest count bucket (monitor/store/rollup.py)
@@ -190,6 +197,11 @@ class BucketSeries:
         if last <= first:
             return None
         return Counts(self._good[last] - self._good[first], self._total[last] - self._total[first])
+
+    def first_time(self) -> float | None:
+        starts = [end - width for end, width, _, _ in self.buckets[:1]]
+        starts += [start for (start, _), c in self.fixed.items() if c is not None]
+        return min(starts) if starts else None
 
 
 def window_counts(series: Iterable[Countable], start: float, end: float) -> Counts | None:

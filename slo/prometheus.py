@@ -3,7 +3,12 @@
     groups = slo_rule_groups(parse_slos(config.slos), config.event)
     Path("rules/slo.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
 
-Recording rules, per SLO (label slo) and per window W the SLO needs (every alert window of both periods):
+Recording rules, per SLO (label slo) with burn-rate alerts:
+
+    slo:sli_history:start_timestamp   where the SLI's history begins: the minute (epoch seconds) of the
+                                      first sample of the series it counts (see "A young history")
+
+per SLO and per window W the SLO needs (every alert window of both periods):
 
     slo:requests:rate<W>          events per second (requests; probe samples for probe SLIs)
     slo:sli_error:ratio_rate<W>   bad / all events over W (absent without events)
@@ -19,6 +24,21 @@ The event period is calendar-bounded: `increase(x[<event length>] @ <event end>)
 event's samples (up to now while it runs). Each SLO is one group, recording rules first, then its
 alerting rules: the same names, factors and labels (plus `severity` page/ticket) as the embedded
 engine's (slo/alerting.py); the event's only while it runs.
+
+A young history. Like the monitor (slo/burn.py), an alert judges a window it has watched only in part by
+the burn rate over the watched part times the watched fraction, clamp_max((time() - start) / W, 1), so its
+$value is that scaled burn rate. `start` is slo:sli_history:start_timestamp: the first sample of the
+series the SLI counts (the request counters without /metrics; the probe gauges and, when unknown runs are
+failed events, their converge_signal_unknown), floored to the minute as the monitor does. It keeps itself:
+each evaluation reads its own earlier values (min_over_time over the SLO's longest window, which bridges a
+Prometheus restart or a rule reload) and only without them looks at the samples:
+
+- the first sample's minute, exactly, while it lies within the last few minutes (a fresh start): at the
+  first whole minute T after it, the newest sample strictly before T (`offset 1ms`) is in that minute;
+  before any whole minute has passed, the newest sample is;
+- older samples (rules loaded onto a Prometheus that already has history) hour by hour: the start is then
+  found up to an hour late (judged a little younger than it is), and exactly enough once the history is
+  older than every window (the fraction is 1 then).
 
 Request SLIs read the API's raw metrics (http_requests_total, http_request_duration_seconds_bucket),
 excluding the /metrics route, like the monitor's own counts. Probe SLIs read the monitor's exported
@@ -36,10 +56,13 @@ from monitor.core.api_contract import BUCKET, EXCLUDED_ROUTES, INF, REQUESTS
 from monitor.core.sections import EventWindow
 from slo.alerting import BurnAlert, burn_alerts
 from slo.periods import PeriodDef, periods
-from slo.spec import LatencySli, ProbesSli, RequestsSli, SlosConfig, SloSpec
+from slo.spec import LatencySli, ProbeSource, ProbesSli, RequestsSli, SlosConfig, SloSpec
 from slo.windows import prom_duration
 
 GROUP_INTERVAL = "30s"
+HISTORY_START = "slo:sli_history:start_timestamp"
+SEED_RECENT = "5m"  # how far back the exact, minute-by-minute look for a first sample reaches
+SEED_STEP = 3600.0  # the step of the coarse look back over the longest window (older first samples)
 
 
 def _quote(value: str) -> str:
@@ -83,12 +106,32 @@ class _Sli:
 
     def total(self, w: str) -> str:
         sli = self.spec.sli
-        if isinstance(sli, RequestsSli):
-            return f"sum(rate({REQUESTS}{_matchers(_route_filter())}[{w}]))"
-        if isinstance(sli, LatencySli):
-            return f"sum(rate({BUCKET}{_matchers(_route_filter(), le_matcher(math.inf))}[{w}]))"
+        if isinstance(sli, (RequestsSli, LatencySli)):
+            return f"sum(rate({self.history_selectors()[0]}[{w}]))"
         assert isinstance(sli, ProbesSli)
         return " + ".join(f"({term})" for term in self._probe_terms(w, total=True))
+
+    def history_selectors(self) -> list[str]:
+        """The series whose samples are the SLI's events (all of them, good or bad): where its history begins."""
+        sli = self.spec.sli
+        if isinstance(sli, RequestsSli):
+            return [f"{REQUESTS}{_matchers(_route_filter())}"]
+        if isinstance(sli, LatencySli):
+            return [f"{BUCKET}{_matchers(_route_filter(), le_matcher(math.inf))}"]
+        assert isinstance(sli, ProbesSli)
+        return [sel for source in sli.sources for sel in self._probe_selectors(source)]
+
+    def _probe_selectors(self, source: ProbeSource) -> list[str]:
+        """The source's gauge, and its unknown runs when they count (as failed events)."""
+        sli = self.spec.sli
+        assert isinstance(sli, ProbesSli)
+        sel = _matchers(*(f"{k}={_quote(v)}" for k, v in sorted(source.labels.items())))
+        out = [f"converge_{source.signal}{sel}"]
+        if sli.unknown == "bad":
+            name = source.labels.get("target") or source.labels.get("flow")
+            unknown = _matchers(f"signal={_quote(source.signal)}", f"target={_quote(name)}" if name else "")
+            out.append(f"converge_signal_unknown{unknown}")
+        return out
 
     def bad(self, w: str) -> str:
         sli = self.spec.sli
@@ -108,15 +151,38 @@ class _Sli:
         seconds = f"{w}_seconds"
         terms = []
         for source in sli.sources:
-            sel = _matchers(*(f"{k}={_quote(v)}" for k, v in sorted(source.labels.items())))
-            metric = f"converge_{source.signal}{sel}"
+            metric, *unknown = self._probe_selectors(source)
             fn = "count_over_time" if total else "sum_over_time"
             terms.append(f"sum({fn}({metric}[{w}])) / {seconds} or vector(0)")
-            if total and sli.unknown == "bad":
-                name = source.labels.get("target") or source.labels.get("flow")
-                unknown = _matchers(f"signal={_quote(source.signal)}", f"target={_quote(name)}" if name else "")
-                terms.append(f"sum(count_over_time(converge_signal_unknown{unknown}[{w}])) / {seconds} or vector(0)")
+            if total:
+                terms += [f"sum(count_over_time({u}[{w}])) / {seconds} or vector(0)" for u in unknown]
         return terms
+
+
+def _history_rule(spec: SloSpec, longest: float) -> dict[str, Any]:
+    """slo:sli_history:start_timestamp: its own earlier values, or else the first sample's minute."""
+    parts = []
+    for sel in _Sli(spec).history_selectors():
+        parts += [
+            # At each whole minute T, the newest sample strictly before T: at the first T after the first
+            # sample, a sample of the first sample's minute.
+            f"min_over_time(timestamp({sel} offset 1ms)[{SEED_RECENT}:1m])",
+            # Before a whole minute has followed the first sample: the newest sample, of that same minute.
+            f"timestamp({sel})",
+            # Older history, hour by hour; its first step lies before the longest window.
+            f"min_over_time(timestamp({sel})[{prom_duration(longest + SEED_STEP)}:{prom_duration(SEED_STEP)}])",
+        ]
+    # Each part labelled apart: `or` would drop a part's series whose labels another part already has.
+    union = " or ".join(f'label_replace({p}, "seed", "{i}", "", "")' for i, p in enumerate(parts))
+    seed = f"floor(min({union}) / 60) * 60"
+    own = f"{HISTORY_START}{{slo={_quote(spec.name)}}}"
+    return {"record": HISTORY_START, "expr": f"min_over_time({own}[{prom_duration(longest)}]) or on() {seed}",
+            "labels": {"slo": spec.name}}
+
+
+def _watched(slo: str, window: float) -> str:
+    """The watched fraction of a window, as slo/burn.py's watched_fraction."""
+    return f"clamp_max((time() - {HISTORY_START}{{slo={slo}}}) / {_num(window)}, 1)"
 
 
 def _expand(expr: str, w: str, seconds: float) -> str:
@@ -180,7 +246,11 @@ def _alert_rule(a: BurnAlert) -> dict[str, Any]:
     slo = _quote(a.slo.name)
     long, short = prom_duration(a.policy.long), prom_duration(a.policy.short)
     factor = _num(a.policy.factor)
-    expr = f"slo:burn_rate:{long}{{slo={slo}}} > {factor} and slo:burn_rate:{short}{{slo={slo}}} > {factor}"
+    # Each window's burn rate scaled by how much of it was watched: the first operand, the long window's,
+    # is the alert's $value.
+    long_burn = f"slo:burn_rate:{long}{{slo={slo}}} * {_watched(slo, a.policy.long)}"
+    short_burn = f"slo:burn_rate:{short}{{slo={slo}}} * {_watched(slo, a.policy.short)}"
+    expr = f"({long_burn}) > {factor} and ({short_burn}) > {factor}"
     if a.period.calendar is not None:
         expr = (f"({expr}) and on() (vector(time()) >= {_num(a.period.calendar.start)} "
                 f"< {_num(a.period.calendar.end)})")
@@ -205,9 +275,11 @@ def slo_rule_groups(slos: SlosConfig, event: EventWindow | None) -> list[dict[st
     for spec in slos.effective():
         chosen = [defined[k] for k in spec.periods if k in defined]
         windows = sorted({w for p in chosen for c in p.policies for w in (c.long, c.short)})
-        rules = _rate_rules(spec, windows)
+        alert_rules = [_alert_rule(a) for a in alerts if a.slo.name == spec.name]
+        rules = [_history_rule(spec, windows[-1])] if alert_rules else []
+        rules += _rate_rules(spec, windows)
         for p in chosen:
             rules += _period_rules(spec, p)
-        rules += [_alert_rule(a) for a in alerts if a.slo.name == spec.name]
+        rules += alert_rules
         groups.append({"name": f"slo-{spec.name}", "interval": GROUP_INTERVAL, "rules": rules})
     return groups

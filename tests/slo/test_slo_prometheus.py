@@ -2,10 +2,14 @@
 and alerting rules (promtool test rules, the real rule engine) agrees with the monitor's own math on the
 same counter series.
 
-Two scenarios:
+Three scenarios:
 - aligned: scrapes every minute, rules evaluated every minute, every series present from t=0. Then
   Prometheus's `rate` does not extrapolate and its values equal slo/budget.py's exact counts, for
-  every window, budget and burn-rate alert.
+  every window, budget and burn-rate alert. Eight hours of history are younger than most windows, so
+  the alerts judge them by the watched fraction of each window, as slo/burn.py does.
+- young: a fresh start off the minute (scrapes every 15 s, rules every 30 s as exported), a blip, then an
+  outage: every burn-rate alert at every evaluation agrees with the monitor's, and the watched fraction
+  of a window agrees for probe SLIs too.
 - unaligned: rules every 45 s, a series born mid-way, a counter reset, probe gauges with unknown gaps.
   Prometheus extrapolates; slo/counts.prometheus_increase (Prometheus's algorithm) must agree exactly.
 """
@@ -32,9 +36,9 @@ from monitor.core.api_contract import (
 from monitor.core.sections import EventWindow
 from slo.alerting import burn_alerts
 from slo.budget import CountSeries, error_budget
-from slo.burn import check, trailing_burn_rate
+from slo.burn import check, trailing_burn_rate, watched_fraction
 from slo.periods import periods
-from slo.prometheus import le_matcher, slo_rule_groups
+from slo.prometheus import HISTORY_START, le_matcher, slo_rule_groups
 from slo.spec import EVENT, ROLLING, SloSpec, parse_slos
 from slo.windows import prom_duration
 
@@ -51,18 +55,18 @@ def key(name: str, **labels: str) -> SeriesKey:
     return name, tuple(sorted(labels.items()))
 
 
-def counter(rate_per_minute: Callable[[int], float], start: float = 0.0, born: int = 0,
-            reset_at: int | None = None) -> list[float | None]:
+def counter(per_step: Callable[[int], float], start: float = 0.0, born: int = 0,
+            reset_at: int | None = None, steps: int = MINUTES + 1) -> list[float | None]:
     out: list[float | None] = []
     value = start
-    for m in range(MINUTES + 1):
+    for m in range(steps):
         if m < born:
             out.append(None)
             continue
         if m > born:
-            value += rate_per_minute(m)
+            value += per_step(m)
         if reset_at is not None and m == reset_at:
-            value = rate_per_minute(m)  # the process restarted and counted this minute's requests from zero
+            value = per_step(m)  # the process restarted and counted this step's requests from zero
         out.append(value)
     return out
 
@@ -81,7 +85,7 @@ def samples_of(values: Sequence[float | None]) -> list[tuple[float, float]]:
 
 
 def run_promtool(promtool: str, tmp_path: Path, groups: list[dict[str, Any]], interval: str, raw: Raw,
-                 exprs: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
+                 exprs: list[dict[str, Any]], alerts: list[dict[str, Any]], scrape: str = "1m") -> None:
     for g in groups:
         g["interval"] = interval  # the rules as exported, evaluated at the test's cadence
     (tmp_path / "slo.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
@@ -89,7 +93,7 @@ def run_promtool(promtool: str, tmp_path: Path, groups: list[dict[str, Any]], in
                            timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     test = {"rule_files": ["slo.yml"], "evaluation_interval": interval, "tests": [{
-        "interval": "1m",
+        "interval": scrape,
         "input_series": [{"series": series_text(k), "values": values_text(v)} for k, v in raw.items()],
         "promql_expr_test": exprs, "alert_rule_test": alerts}]}
     (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False, width=1 << 20))
@@ -140,12 +144,16 @@ def aligned_raw() -> Raw:
     return raw
 
 
-def core_series(raw: Raw, spec: SloSpec) -> CountSeries:
-    """The monitor's cumulative good/total counts at each minute, as the RequestTracker would record them."""
-    ts = [60.0 * m for m in range(MINUTES + 1)]
+def core_series(raw: Raw, spec: SloSpec, step: float = 60.0) -> CountSeries:
+    """The monitor's cumulative good/total counts at each scrape, as the RequestTracker would record them
+    (from the first scrape that has the API's counters: before it the monitor saw nothing)."""
+    steps = len(next(iter(raw.values())))
+    api = [v for (n, _), v in raw.items() if n in (REQUESTS, BUCKET)]
+    scraped = [m for m in range(steps) if any(v[m] is not None for v in api)]
+    ts = [step * m for m in scraped]
 
     def total_of(select: Callable[[str, dict[str, str]], bool]) -> list[float]:
-        return [sum(v[m] or 0.0 for (n, lab), v in raw.items() if select(n, dict(lab))) for m in range(MINUTES + 1)]
+        return [sum(v[m] or 0.0 for (n, lab), v in raw.items() if select(n, dict(lab))) for m in scraped]
 
     if spec.sli.kind == "requests":
         total, bad = total_of(selector_requests()), total_of(selector_requests(errors_only=True))
@@ -233,6 +241,118 @@ def test_recording_and_alerting_rules_agree_with_the_monitors_math(promtool: str
 
     request_slos = only(slo_rule_groups(SLOS, EVENT_1970), lambda r: r["labels"]["slo"] != "health-checks")
     run_promtool(promtool, tmp_path, request_slos, "1m", raw, exprs, alert_tests)
+
+
+# ---- the young scenario: a fresh start, judged by what was watched ----------------------------------------
+
+YOUNG_STEP = 15  # seconds between scrapes
+YOUNG_STEPS = 45 * 4 + 1  # 45 minutes
+API_BORN = 7  # the API's counters from 01:45: off the minute, and a whole minute passes before rules run
+
+
+def _young_errors(i: int) -> float:
+    if i == 9:
+        return 4.0  # a 15-second blip two minutes in: 10% of that scrape's requests
+    return 40.0 if 80 <= i < 120 else 0.0  # from 20 to 30 minutes: every request fails
+
+
+def _young_slow(i: int) -> float:
+    return 36.0 if 32 <= i < 64 else 2.0  # from 8 to 16 minutes: 90% of the requests take more than 500 ms
+
+
+def young_raw() -> Raw:
+    sessions = {"method": "GET", "route": "/v1/sessions"}
+    n, born = YOUNG_STEPS, API_BORN
+    raw: Raw = {
+        key(REQUESTS, status_code="200", **sessions): counter(lambda i: 40.0 - _young_errors(i), born=born, steps=n),
+        key(REQUESTS, status_code="500", **sessions): counter(_young_errors, born=born, steps=n),
+        key(BUCKET, le="0.5", status_code="200", **sessions): counter(lambda i: 40.0 - _young_slow(i), born=born,
+                                                                       steps=n),
+        key(BUCKET, le="+Inf", status_code="200", **sessions): counter(lambda i: 40.0, born=born, steps=n),
+    }
+    # The probes: an unknown run at 01:15 comes first (a failed event: unknown is bad), known ones from 02:00,
+    # before a rule evaluation.
+    raw[key("converge_http_up", target="api-health")] = [None if i < 8 else 0.0 if i == 20 else 1.0
+                                                        for i in range(n)]
+    raw[key("converge_signal_unknown", signal="http_up", target="api-health")] = [
+        1.0 if i == 5 else None for i in range(n)]
+    raw[key("converge_synthetic_success", flow="login")] = [None if i < 9 else 1.0 for i in range(n)]
+    return raw
+
+
+def young_probe_series(raw: Raw) -> list[CountSeries]:
+    """The monitor's event series of the probe SLI: one per stored series, its unknown runs in it (failed)."""
+    def events(name: str, target: str | None) -> CountSeries:
+        runs = {YOUNG_STEP * i: v == 1.0 for (n, _), vals in raw.items() if n == name
+                for i, v in enumerate(vals) if v is not None}
+        runs |= {YOUNG_STEP * i: False for (n, lab), vals in raw.items()
+                 if n == "converge_signal_unknown" and target is not None and dict(lab).get("target") == target
+                 for i, v in enumerate(vals) if v is not None}
+        ts = sorted(runs)
+        return CountSeries.from_events([float(t) for t in ts], [runs[t] for t in ts])
+    return [events("converge_http_up", "api-health"), events("converge_synthetic_success", None)]
+
+
+def test_a_young_history_is_judged_as_the_monitor_judges_it(promtool: str, tmp_path: Path) -> None:
+    raw = young_raw()
+    defined = periods(SLOS, EVENT_1970)
+    windows = sorted({w for p in defined.values() for c in p.policies for w in (c.long, c.short)})
+    end = YOUNG_STEP * (YOUNG_STEPS - 1)
+    series = {name: [core_series(raw, SPECS[name], YOUNG_STEP)] for name in ("availability", "latency")}
+    series["health-checks"] = young_probe_series(raw)
+
+    # Where each SLI's history begins, read as the watched fraction of an hour: the requests' from 01:45
+    # (the minute 01:00 on), the probes' from the unknown run at 01:15 (01:00 on, not 02:00); none before.
+    exprs = []
+    for name, s in series.items():
+        first = min(c.first_time() or math.inf for c in s)
+        watched = f'clamp_max((time() - {HISTORY_START}{{slo="{name}"}}) / 3600, 1)'
+        for t in (30, 60, 90, 120, 150, 300, 1230, end):
+            expected = watched_fraction(s, t, 3600.0) if t >= first else None
+            exprs.append(close_to(watched, expected, {"slo": name}, t))
+        if name != "health-checks":
+            for t in (90, 150, 600, 1500, end):  # the recorded burn rates: over the watched part, unscaled
+                for w in windows:
+                    burn = trailing_burn_rate(s, SPECS[name].objective, t, w)
+                    exprs.append(close_to(f'slo:burn_rate:{prom_duration(w)}{{slo="{name}"}}', burn, {"slo": name},
+                                          t))
+
+    # Every burn-rate alert of the request SLOs at every evaluation: as the monitor decides (slo.burn.check).
+    alert_tests: list[dict[str, Any]] = []
+    fired: dict[str, float] = {}
+    unscaled_tickets_before_outage = set()
+    for alert in burn_alerts(SLOS, EVENT_1970):
+        if alert.slo.name == "health-checks":
+            continue
+        s = series[alert.slo.name]
+        for t in range(30, end + 1, 30):
+            decision = check(s, alert.slo.objective, t, alert.policy)
+            expected = []
+            if decision.firing:
+                fired.setdefault(alert.name, t)
+                assert decision.long_burn is not None
+                expected.append({
+                    "exp_labels": {**alert.labels, "severity": alert.policy.severity, "tier": str(alert.tier)},
+                    "exp_annotations": {
+                        "summary": alert.summary.replace("{value}", f"{decision.long_burn:.1f}"),
+                        "runbook": alert.runbook,
+                        "description": f"{alert.slo.title}: objective {alert.slo.objective * 100:g}% over "
+                                       f"{alert.period.label}"}})
+            alert_tests.append({"eval_time": f"{t}s", "alertname": alert.name, "exp_alerts": expected})
+            long = trailing_burn_rate(s, alert.slo.objective, t, alert.policy.long)
+            short = trailing_burn_rate(s, alert.slo.objective, t, alert.policy.short)
+            if t < 1200 and alert.policy.severity == "ticket" and long and short and min(long, short) > 1:
+                unscaled_tickets_before_outage.add(alert.name)
+    # The point: the blip and the slow spell would ticket if the first minutes stood for whole windows;
+    # spread over them, the blip is nothing and the slow spell pages only the event's short windows.
+    assert {"SloBurnAvailabilityEventTicket", "SloBurnLatency30dTicket"} <= unscaled_tickets_before_outage
+    assert {a for a, t in fired.items() if t < 1200} == {"SloBurnLatencyEventPageFast"}
+    # The outage from 20:00 pages within minutes, the event's fast page first.
+    assert fired["SloBurnAvailabilityEventPageFast"] < fired["SloBurnAvailability30dPageFast"] < 1500
+
+    groups = only(slo_rule_groups(SLOS, EVENT_1970),
+                  lambda r: r["labels"]["slo"] != "health-checks" or r.get("record") == HISTORY_START)
+    run_promtool(promtool, tmp_path, groups, "30s", raw, exprs, alert_tests, scrape=f"{YOUNG_STEP}s")
 
 
 # ---- the unaligned scenario: Prometheus == Prometheus's algorithm in slo/counts ---------------------------
