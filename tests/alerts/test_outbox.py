@@ -12,6 +12,7 @@ from alerts.model import Tier
 from alerts.notifiers.outgoing import Outgoing
 from alerts.outbox import LOG_CHANNEL, DeliveryWorker, RetryPolicy, outbox_rows
 from monitor.store.sqlite import SqliteStore
+from tests.support.clock import Clock
 
 T0 = 1_769_619_600.0
 
@@ -43,14 +44,6 @@ def note(kind: Kind, n: int, channels: tuple[str, ...] = ("slack",), tier: Tier 
                         recipients=(), mention_channel=False, created_at=T0 + n)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
@@ -67,7 +60,7 @@ def drain(worker: DeliveryWorker, clock: Clock, seconds: float, step: float = 1.
 
 
 def test_retries_with_backoff_then_delivers_exactly_once_in_order(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     slack = Flaky("slack", [Refused("500", True), Refused("500", True), Refused("500", True)])
     log = Flaky(LOG_CHANNEL)
     worker = DeliveryWorker(store, {"slack": slack, LOG_CHANNEL: log}, clock=clock)
@@ -82,7 +75,7 @@ def test_retries_with_backoff_then_delivers_exactly_once_in_order(store: SqliteS
 
 
 def test_retry_after_is_honoured(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     slack = Flaky("slack", [Refused("429", True, retry_after=7)])
     worker = DeliveryWorker(store, {"slack": slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
     enqueue(store, note(Kind.FIRING, 1))
@@ -93,7 +86,7 @@ def test_retry_after_is_honoured(store: SqliteStore) -> None:
 
 
 def test_a_channel_that_keeps_failing_falls_back_and_is_reported_down(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     sms = Flaky("sms", [Refused("503", True)] * 10)
     email = Flaky("email")
     slack = Flaky("slack")
@@ -109,7 +102,7 @@ def test_a_channel_that_keeps_failing_falls_back_and_is_reported_down(store: Sql
 
 
 def test_not_retryable_gives_up_at_once(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     slack = Flaky("slack", [Refused("404 no such webhook", False)])
     email = Flaky("email")
     worker = DeliveryWorker(store, {"slack": slack, "email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
@@ -121,7 +114,7 @@ def test_not_retryable_gives_up_at_once(store: SqliteStore) -> None:
 
 
 def test_pending_rows_survive_a_restart(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
     enqueue(store, note(Kind.FIRING, 1))
     store.close()  # the monitor dies before delivering
@@ -159,7 +152,7 @@ class DigestingEmail(Flaky):
 
 
 def test_low_tier_email_is_batched_into_a_digest_that_survives_restart_and_failure(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     path = str(tmp_path / "s.sqlite3")
     store = SqliteStore(path, retention=86400)
     email = DigestingEmail([Refused("SMTP down", True)])
@@ -178,7 +171,7 @@ def test_low_tier_email_is_batched_into_a_digest_that_survives_restart_and_failu
 
 def test_a_replica_that_loses_the_lead_mid_backlog_stops_and_the_new_leader_sends_the_rest_once(
         store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     enqueue(store, *(note(Kind.FIRING, n) for n in range(4)))
     clock.now += 10  # every row is due
     old_slack, new_slack = Flaky("slack"), Flaky("slack")
@@ -208,7 +201,7 @@ def test_an_old_leader_finishing_late_never_turns_a_sent_row_back_to_pending(sto
 
 
 def test_a_new_leader_mails_the_digest_the_old_one_had_buffered(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     store = SqliteStore(str(tmp_path / "s.sqlite3"), retention=86400)
     follower_email = DigestingEmail()
     follower = DeliveryWorker(store, {"email": follower_email, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)
@@ -222,7 +215,7 @@ def test_a_new_leader_mails_the_digest_the_old_one_had_buffered(tmp_path: Path) 
 
 
 def test_once_a_channel_is_known_down_its_backlog_falls_back_at_once(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     sms = Flaky("sms", [Refused("503", True)] * 100)
     email = Flaky("email")
     worker = DeliveryWorker(store, {"sms": sms, "email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)},
@@ -256,7 +249,7 @@ def test_a_send_may_take_as_long_as_its_channel_needs(store: SqliteStore) -> Non
 
 def test_a_row_taken_into_the_digest_does_not_use_up_the_one_try_of_a_channel_known_down(
         store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     email = DigestingEmail([Refused("SMTP down", True)])
     worker = DeliveryWorker(store, {"email": email, LOG_CHANNEL: Flaky(LOG_CHANNEL)},
                             policy=RetryPolicy(max_attempts=1), clock=clock)
@@ -270,7 +263,7 @@ def test_a_row_taken_into_the_digest_does_not_use_up_the_one_try_of_a_channel_kn
 
 
 def test_an_old_leader_giving_up_a_row_another_replica_sent_adds_no_fallback_copy(store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     enqueue(store, note(Kind.FIRING, 1, channels=("sms",), tier=Tier.CRITICAL))
     stale = next(r for r in store.outbox_pending() if r.channel == "sms")
     sent = next(r for r in store.outbox_pending() if r.channel == "sms")
@@ -283,7 +276,7 @@ def test_an_old_leader_giving_up_a_row_another_replica_sent_adds_no_fallback_cop
 
 def test_a_critical_page_whose_channel_keeps_failing_reaches_the_next_channel_within_10_seconds(
         store: SqliteStore) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     sms = Flaky("sms", [Refused("HTTP 500", True)] * 10)
     slack = Flaky("slack")
     worker = DeliveryWorker(store, {"sms": sms, "slack": slack, LOG_CHANNEL: Flaky(LOG_CHANNEL)}, clock=clock)

@@ -25,6 +25,7 @@ from alerts.outbox import LOG_CHANNEL, DeliveryWorker, outbox_rows
 from alerts.templates import Templates
 from monitor.store.base import OutboxRow
 from monitor.store.sqlite import SqliteStore
+from tests.support.clock import Clock
 from tests.support.fakes.recorder import Failure
 from tests.support.fakes.smtp import SmtpServer
 from tests.support.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, OK_BODY, FakeTwilio
@@ -34,14 +35,6 @@ ALICE, BOB = "+14155550100", "+14155550101"
 ONCALL = OnCallConfig.model_validate({
     "people": [{"name": "alice", "phone": ALICE, "email": "alice@example.org"}, {"name": "bob", "phone": BOB}],
     "rotation": {"timezone": "UTC", "start": "2025-01-01", "order": ["alice", "bob"]}})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -92,7 +85,7 @@ def the_row(store: SqliteStore, channel: str) -> OutboxRow:
 
 def test_sms_to_two_people_after_a_twilio_500_and_a_restart_texts_each_of_them_once(twilio: FakeTwilio,
                                                                                   tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     store, worker = monitor(tmp_path, "sms", texter(twilio), clock)
     store.commit_cycle("alerting", {}, outbox_rows(page("sms"), "", {"sms"}))
     twilio.respond_next([Failure(201, body=OK_BODY), Failure(500)])  # alice's text accepted, bob's not
@@ -117,7 +110,7 @@ def test_a_mail_whose_quit_fails_after_data_was_accepted_is_sent_once_and_not_re
                                                                                     tmp_path: Path,
                                                                                     reply: str) -> None:
     smtp.inbox.quit_reply = reply
-    clock = Clock()
+    clock = Clock(T0)
     store, worker = monitor(tmp_path, "email", mailer(smtp), clock)
     store.commit_cycle("alerting", {}, outbox_rows(page("email"), "", {"email"}))
     asyncio.run(worker.run_once())
@@ -135,7 +128,7 @@ def test_a_monitor_killed_while_quit_is_unanswered_does_not_mail_again_after_the
                                                                                          tmp_path: Path) -> None:
     release = threading.Event()
     smtp.inbox.hold_quit = release  # the server accepted the DATA; its answer to QUIT does not come
-    clock = Clock()
+    clock = Clock(T0)
     store, worker = monitor(tmp_path, "email", mailer(smtp), clock)
     store.commit_cycle("alerting", {}, outbox_rows(page("email"), "", {"email"}))
 

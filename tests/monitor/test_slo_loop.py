@@ -17,16 +17,9 @@ from monitor.config import load_config
 from monitor.slo_loop import send_report_if_due
 from monitor.store.sqlite import SqliteStore
 from slo.service import SloService
+from tests.support.clock import Clock
 from tests.support.fakes.slack import FakeSlack
 from tests.support.fakes.smtp import SmtpServer
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def report_config(tmp_path: Path, slack: FakeSlack, smtp: SmtpServer) -> Any:

@@ -18,6 +18,7 @@ from monitor.core.targets import ApiMetricsTarget
 from probes import api_metrics
 from probes.api_metrics import BUCKET, REQUESTS, History, SeriesKey, latency_quantile, sum_rates
 from probes.base import ProbeContext
+from tests.support.clock import Clock
 from tests.support.stack import require
 
 WINDOW = 60.0
@@ -35,14 +36,6 @@ def assert_catalog(obs: list[Observation]) -> None:
     for o in obs:
         assert o.signal in CATALOG, o.signal
         assert set(o.labels) == set(CATALOG[o.signal].labels), o
-
-
-class Clock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.t = start
-
-    def __call__(self) -> float:
-        return self.t
 
 
 async def set_faults(client: httpx.AsyncClient, latency_ms: int = 0, error_ratio: float = 0.0,
@@ -91,7 +84,7 @@ async def test_rates_between_two_scrapes_count_what_was_sent(api: ApiServer) -> 
                 assert (await client.get("/v1/sessions")).status_code == 500
         finally:
             await set_faults(client)
-    clock.t += WINDOW  # scrapes exactly one window apart: no extrapolation, increase = rate * window
+    clock.now += WINDOW  # scrapes exactly one window apart: no extrapolation, increase = rate * window
     obs = await api_metrics.run(target, ctx)
     assert_catalog(obs)
 
@@ -116,9 +109,9 @@ async def test_history_keeps_only_the_window(api: ApiServer) -> None:
     target = ApiMetricsTarget(name="api", urls=[f"{api.url}/metrics"], window=WINDOW)
     for _ in range(4):
         await api_metrics.run(target, ctx)
-        clock.t += 40
+        clock.now += 40
     history: History = ctx.state[api_metrics.STATE_KEY]
-    last = clock.t - 40
+    last = clock.now - 40
     assert history.scrapes == [last - 40, last]
     assert all(t >= last - WINDOW for samples in history.series.values() for t, _ in samples)
 
@@ -139,7 +132,7 @@ async def test_unreachable_instance_makes_api_down_and_rates_unknown(api: ApiSer
     ctx = ProbeContext(clock=clock)
     good = ApiMetricsTarget(name="api", urls=[f"{api.url}/metrics"], window=WINDOW)
     await api_metrics.run(good, ctx)
-    clock.t += 30
+    clock.now += 30
     both = ApiMetricsTarget(name="api", urls=[f"{api.url}/metrics", dead], window=WINDOW, timeout=2)
     obs = await api_metrics.run(both, ctx)
     assert_catalog(obs)
@@ -152,7 +145,7 @@ async def test_unreachable_instance_makes_api_down_and_rates_unknown(api: ApiSer
         assert o.value is None and "scrape failed" in (o.error or "")
     assert "s3cret" not in repr(obs)
 
-    clock.t += 30
+    clock.now += 30
     obs = await api_metrics.run(good, ctx)  # back up: the window still holds an earlier good scrape
     assert by_signal(obs, "api_up").value == 1
     assert by_signal(obs, "api_requests_per_minute").value > 0

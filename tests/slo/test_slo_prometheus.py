@@ -34,9 +34,9 @@ from monitor.core.api_contract import (
     selector_requests,
 )
 from monitor.core.sections import EventWindow
-from slo.alerting import burn_alerts
+from slo.alerting import BurnAlert, burn_alerts
 from slo.budget import CountSeries, error_budget
-from slo.burn import check, trailing_burn_rate, watched_fraction
+from slo.burn import BurnCheck, check, trailing_burn_rate, watched_fraction
 from slo.periods import periods
 from slo.prometheus import HISTORY_START, le_matcher, slo_rule_groups
 from slo.spec import EVENT, ROLLING, SloSpec, parse_slos
@@ -116,6 +116,20 @@ def close_to(expr: str, expected: float | None, labels: Mapping[str, str], at: f
     lab = "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
     return {"expr": f"abs({expr} - ({expected!r})) <= bool {tolerance!r}", "eval_time": when,
             "exp_samples": [{"labels": lab, "value": 1}]}
+
+
+def expected_alerts(alert: BurnAlert, decision: BurnCheck) -> list[dict[str, Any]]:
+    """promtool's exp_alerts for one burn alert at one evaluation: the monitor's own decision, as Prometheus
+    must show it (labels, and the summary with the long window's burn rate)."""
+    if not decision.firing:
+        return []
+    assert decision.long_burn is not None
+    return [{
+        "exp_labels": {**alert.labels, "severity": alert.policy.severity, "tier": str(alert.tier)},
+        "exp_annotations": {
+            "summary": alert.summary.replace("{value}", f"{decision.long_burn:.1f}"),
+            "runbook": alert.runbook,
+            "description": f"{alert.slo.title}: objective {alert.slo.objective * 100:g}% over {alert.period.label}"}}]
 
 
 # ---- the aligned scenario: Prometheus == the monitor's exact counts --------------------------------------
@@ -220,17 +234,9 @@ def test_recording_and_alerting_rules_agree_with_the_monitors_math(promtool: str
         for minute in (150, 182, 186, 200, 206, 215, 245, 262, 300, 320, 400):
             t = 60.0 * minute
             decision = check(series, alert.slo.objective, t, alert.policy)
-            expected = []
+            expected = expected_alerts(alert, decision)
             if decision.firing:
                 fired.add(alert.name)
-                assert decision.long_burn is not None
-                expected.append({
-                    "exp_labels": {**alert.labels, "severity": alert.policy.severity, "tier": str(alert.tier)},
-                    "exp_annotations": {
-                        "summary": alert.summary.replace("{value}", f"{decision.long_burn:.1f}"),
-                        "runbook": alert.runbook,
-                        "description": f"{alert.slo.title}: objective {alert.slo.objective * 100:g}% over "
-                                       f"{alert.period.label}"}})
             alert_tests.append({"eval_time": f"{minute}m", "alertname": alert.name, "exp_alerts": expected})
     # The scenario exercises both severities and both periods, and the event pages before the 30-day one.
     assert {"SloBurnAvailabilityEventPageFast", "SloBurnAvailability30dPageFast", "SloBurnLatency30dPageFast",
@@ -327,17 +333,9 @@ def test_a_young_history_is_judged_as_the_monitor_judges_it(promtool: str, tmp_p
         s = series[alert.slo.name]
         for t in range(30, end + 1, 30):
             decision = check(s, alert.slo.objective, t, alert.policy)
-            expected = []
+            expected = expected_alerts(alert, decision)
             if decision.firing:
                 fired.setdefault(alert.name, t)
-                assert decision.long_burn is not None
-                expected.append({
-                    "exp_labels": {**alert.labels, "severity": alert.policy.severity, "tier": str(alert.tier)},
-                    "exp_annotations": {
-                        "summary": alert.summary.replace("{value}", f"{decision.long_burn:.1f}"),
-                        "runbook": alert.runbook,
-                        "description": f"{alert.slo.title}: objective {alert.slo.objective * 100:g}% over "
-                                       f"{alert.period.label}"}})
             alert_tests.append({"eval_time": f"{t}s", "alertname": alert.name, "exp_alerts": expected})
             long = trailing_burn_rate(s, alert.slo.objective, t, alert.policy.long)
             short = trailing_burn_rate(s, alert.slo.objective, t, alert.policy.short)
