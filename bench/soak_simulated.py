@@ -4,7 +4,8 @@ devstack/event_days.py runs every monitor.yml target at its event interval again
 (the API's /metrics from a simulated two-replica fleet, read by the real api_metrics probe) - traffic that
 follows a day, a deploy restarting both API instances, a Redis restart with its cache refilling - and the
 real AlertEngine judges with the shipped rules. The outcome the spec asks for: no page of any tier, no alert
-left firing (advisories allowed only if they resolve). tests/e2e/test_soak_simulated.py asserts the same run.
+left firing (advisories allowed only if they resolve). tests/e2e/test_soak_simulated.py asserts the same on the
+first two days (the deploy and the Redis restart fall on the second).
 
 Run: python -m bench.soak_simulated [--days 3]
 """
