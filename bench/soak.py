@@ -14,6 +14,7 @@ tier and state. The spec's outcome: no notification of any tier, except advisori
 alert left firing at the end (the monitor's /api/alerts).
 
 Run: python -m bench.soak [--minutes 10] [--users 500] [--tail 660] [--quick] [--keep]
+(tests/e2e/test_soak_realtime.py runs `run()` for 45 s with 40 users in the suite.)
 """
 
 from __future__ import annotations
