@@ -9,7 +9,7 @@ so that every alert fires and resolves within seconds instead of minutes; the en
 
 What differs from the defaults, and why:
   * probes every 1 s (the TLS target every 2 s), in and out of the event window; api_metrics computes its
-    rates over 10 s instead of 5 min, so a fault shows (and its end clears) within seconds;
+    rates over 5 s instead of 5 min, so a fault shows (and its end clears) within seconds;
   * the event window covers today, so event-mode rules and routing (critical -> sms + slack) apply;
   * rules are evaluated every second and a group's next alert waits 1 s, not 1 min;
   * RULE_OVERRIDES below: `for` of seconds instead of minutes, `keep_firing_for` of 1 s, and the one
@@ -17,7 +17,7 @@ What differs from the defaults, and why:
     the injected faults exceed them (2.5 s delay > 1.5 s p95, 50% errors > 10%, a 3-day certificate <
     14 days, Redis filled past 80% of a 32 MB maxmemory, statements slower than 1000 ms).
   * a browser target on the drill's page every 15 s, a restore check of the dump PrivateStack takes at start
-    every 8 s, Sentry's webhooks on (a client secret made per run), and a 90 s deploy window (the deploy drill
+    every 5 s, Sentry's webhooks on (a client secret made per run), and a 90 s deploy window (the deploy drill
     runs last; the window closes soon after it instead of 24 h later).
 Rules no drill expects keep their defaults, so they stay quiet in a run of a few minutes.
 """
@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 EVENT_TZ = "America/Los_Angeles"
 PROBE_INTERVAL = 1.0
 TLS_INTERVAL = 2.0
-API_WINDOW = "10s"
+API_WINDOW = "5s"
 DDOS_THRESHOLD = 600  # requests per minute from one IP; the drill's own stack sees ~200/min from 127.0.0.1
 REDIS_MAXMEMORY = "32mb"
 DB_POOL_MAX = 5  # the API's pool in the drill stack: fewer concurrent requests exhaust it
@@ -89,7 +89,7 @@ def event_window(today: date | None = None) -> dict[str, str]:
 
 JOURNEY_INTERVAL = 3.0  # two Argon2 logins per journey: 1 s would be tight on 2 cores
 BROWSER_INTERVAL = 15.0  # Chromium starts in 1-4 s on a busy machine, and the slow page takes 4.5 s on top
-RESTORE_INTERVAL = 8.0  # a pg_restore and a scratch database each time
+RESTORE_INTERVAL = 5.0  # a pg_restore and a scratch database each time
 DEPLOY_WINDOW = "90s"
 
 
