@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -62,7 +63,7 @@ def demo() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # also when started in the background, where SIGINT is ignored
         signal.signal(sig, lambda *_: stop.set())
-    var = ROOT / "var" / "demo"
+    var = Path(os.environ.get("CONVERGE_DEMO_DIR") or ROOT / "var" / "demo")  # the tests give their own
     var.mkdir(parents=True, exist_ok=True)
     notifications = var / "notifications.jsonl"
     # The dependency audit needs the internet (pip-audit queries vulnerability databases): off in the demo.
