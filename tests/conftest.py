@@ -30,6 +30,15 @@ def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateS
 
 
 @pytest.fixture(scope="session")
+def stack_binaries() -> None:
+    """PostgreSQL, Redis (and pg_dump) as a private stack needs them, for tests that start their own stack."""
+    try:
+        PrivateStack().check_binaries()
+    except MissingBinaryError as exc:
+        require(exc)
+
+
+@pytest.fixture(scope="session")
 def pg(private_stack: PrivateStack) -> PrivatePostgres:
     """A private PostgreSQL 15 cluster with pg_stat_statements, for the whole run."""
     try:

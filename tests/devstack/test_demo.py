@@ -13,20 +13,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
-from devstack import MissingBinaryError, PrivateStack
 from devstack.process import port_open
 from tests.support.paths import REPO
-from tests.support.stack import require
-
-
-@pytest.fixture(scope="module")
-def binaries() -> None:
-    try:
-        PrivateStack().check_binaries()
-    except MissingBinaryError as exc:
-        require(exc)
 
 
 def _api_health_up(monitor: str) -> bool:
@@ -35,7 +24,7 @@ def _api_health_up(monitor: str) -> bool:
                and o.get("value") == 1 for o in items)
 
 
-def test_the_demo_runs_watches_quietly_and_stops_everything_on_ctrl_c(binaries: None, tmp_path: Path) -> None:
+def test_the_demo_runs_watches_quietly_and_stops_everything_on_ctrl_c(stack_binaries: None, tmp_path: Path) -> None:
     demo = subprocess.Popen([sys.executable, "-m", "devstack", "demo"], cwd=REPO, text=True,
                             env={**os.environ, "CONVERGE_DEMO_DIR": str(tmp_path)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)

@@ -16,18 +16,14 @@ import pytest
 import redis
 
 from app import seed as app_seed
-from devstack import MissingBinaryError, PrivatePostgres, PrivateRedis, PrivateStack, Seed, free_port, seeded
+from devstack import PrivatePostgres, PrivateRedis, PrivateStack, Seed, free_port, seeded
 from devstack.process import pid_alive, port_open
 from devstack.stack import AppCommandError, run_app
-from tests.support.stack import require
 
 
 @pytest.fixture(autouse=True, scope="module")
-def binaries() -> None:
-    try:
-        PrivateStack().check_binaries()
-    except MissingBinaryError as exc:
-        require(exc)
+def binaries(stack_binaries: None) -> None:
+    """Every test here starts stacks of its own."""
 
 
 class Footprint:

@@ -22,26 +22,20 @@ import pytest
 import yaml
 
 from alerts.rules import DEFAULT_RULES
-from devstack import ApiServer, MissingBinaryError, PrivateRedis, free_port
+from devstack import ApiServer, PrivateRedis, free_port
 from devstack.drills.catalog import DRILL_RULES, QUICK_DRILLS
 from devstack.drills.drill_config import RULE_OVERRIDES, drill_config
 from devstack.drills.runner import Row, render_table
-from devstack.postgres import _pg_bindir
-from devstack.process import find_binary, pid_alive, port_open
+from devstack.process import pid_alive, port_open
 from monitor.cli.drill import main
 from monitor.config import load_config
 from tests.support.metrics_text import scrape, value
 from tests.support.paths import REPO
-from tests.support.stack import require
 
 
 @pytest.fixture(scope="module")
-def binaries() -> None:
-    try:
-        _pg_bindir()
-        find_binary("redis-server", "redis-server")
-    except MissingBinaryError as exc:
-        require(exc)
+def binaries(stack_binaries: None) -> None:
+    """The drills start a private stack of their own."""
 
 
 class DrillProcess:

@@ -5,22 +5,10 @@ ten seconds of the start, because the stack's dump had no row counts and the liv
 
 from __future__ import annotations
 
-import pytest
-
 from bench import soak
-from devstack import MissingBinaryError, PrivateStack
-from tests.support.stack import require
 
 
-@pytest.fixture(scope="module")
-def binaries() -> None:
-    try:
-        PrivateStack().check_binaries()
-    except MissingBinaryError as exc:
-        require(exc)
-
-
-def test_a_short_healthy_event_on_the_shipped_config_reaches_nobody(binaries: None) -> None:
+def test_a_short_healthy_event_on_the_shipped_config_reaches_nobody(stack_binaries: None) -> None:
     report = soak.run(users=40, minutes=0.75, tail=15.0, procs=1)
     assert report["requests"] > 500  # the load ran: the API answered the attendees
     assert not [s for s in report["status_counts"] if s.startswith("5") or s == "0"], report["status_counts"]
