@@ -15,6 +15,10 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 
 
 def scrub_text(text: str) -> str:
+    # Every pattern needs one of these characters: the access log's own fields (method, route template, request
+    # id, "request") have none, so the per-request log line costs no regex pass (17 µs a line with them).
+    if "@" not in text and "=" not in text and "." not in text and " " not in text:
+        return text
     text = _QUERY_SECRET.sub(r"\1" + FILTERED, text)
     text = _JWT.sub(FILTERED, text)
     return _BEARER.sub(r"\1 " + FILTERED, _IPV4.sub(FILTERED, _EMAIL.sub(FILTERED, text)))
